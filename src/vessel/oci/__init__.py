@@ -1,0 +1,1 @@
+"""Typed, frozen views of OCI runtime-spec and image-spec JSON (pure)."""

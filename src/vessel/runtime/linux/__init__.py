@@ -1,0 +1,1 @@
+"""Thin wrappers over the Linux system calls the runtime needs (the shell)."""
