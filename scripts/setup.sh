@@ -30,3 +30,6 @@ if [[ ! -f $stamp || pyproject.toml -nt $stamp ]]; then
     .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
     touch "$stamp"
 fi
+# Bytecode ahead of time: start-up matters (vessel-runtime is run per container
+# operation) and PYTHONDONTWRITEBYTECODE may be set; up-to-date files are skipped.
+.venv/bin/python -m compileall -q src >/dev/null

@@ -46,6 +46,16 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"
 
 
+def _host_root_ids(spec: Spec) -> tuple[int, int]:
+    """The host uid and gid that the container's root maps to (0, 0 without a user namespace)."""
+    def host(maps) -> int:
+        for m in maps:
+            if m.container_id == 0:
+                return m.host_id
+        return 0
+    return host(spec.linux.uid_mappings), host(spec.linux.gid_mappings)
+
+
 def _write_id_maps(pid: int, spec: Spec) -> None:
     linux = spec.linux
     for name, maps in (("uid_map", linux.uid_mappings), ("gid_map", linux.gid_mappings)):
@@ -62,6 +72,11 @@ def _write_id_maps(pid: int, spec: Spec) -> None:
 def _child(chan: Channel, spec: Spec, init_args) -> None:
     """C: enter namespaces, then fork the init.  Never returns."""
     try:
+        from dataclasses import replace as _replace
+
+        # open the fifo before entering a user namespace: the container's root may not be
+        # able to walk the path to the state directory, but can reopen this fd via /proc
+        init_args = _replace(init_args, fifo_fd=os.open(init_args.fifo, os.O_PATH | os.O_CLOEXEC))
         linux = spec.linux
         for kind in JOIN_ORDER:
             ns = linux.namespace(kind)
@@ -125,6 +140,9 @@ def create(opts: CreateOptions, warn) -> tuple[StateDir, ContainerState]:
             for w in manager.apply(spec.linux.resources):
                 warn(w)
         os.mkfifo(sd.fifo, 0o622)
+        root_uid, root_gid = _host_root_ids(spec)
+        if (root_uid, root_gid) != (0, 0):
+            os.chown(sd.fifo, root_uid, root_gid)  # the init, root of its user namespace, must open it
         state = ContainerState(id=opts.container_id, bundle=str(bundle), rootfs=rootfs, created=_now(),
                                owner="root" if os.geteuid() == 0 else str(os.geteuid()),
                                annotations=dict(spec.annotations), cgroup_paths=dict(manager.paths),

@@ -30,6 +30,7 @@ class InitContext:
     userns: bool
     runtime_exe: tuple[int, int]
     state: dict
+    fifo_fd: int = -1  # opened O_PATH by the namespace helper while it was still host root
 
 
 def preload(spec: Spec) -> None:
@@ -84,7 +85,7 @@ def _setup(chan: Channel, spec: Spec, ctx: InitContext) -> tuple[str, int]:
         from vessel.runtime import console as console_mod
 
         console = console_mod.connect(ctx.console_socket)
-    fifo_fd = os.open(ctx.fifo, os.O_PATH | os.O_CLOEXEC)
+    fifo_fd = ctx.fifo_fd if ctx.fifo_fd >= 0 else os.open(ctx.fifo, os.O_PATH | os.O_CLOEXEC)
     preload(spec)
     rctx = rootfs.RootfsContext(ctx.cgroup_dirs, ctx.new_cgroupns, ctx.cgroup_v2_only, ctx.userns)
     rootfs.prepare(spec, ctx.rootfs, rctx)

@@ -151,6 +151,11 @@ def apply_process(proc: Process, seccomp: Seccomp | None, warn) -> None:
                                               hint="lowering oom_score_adj needs CAP_SYS_RESOURCE on the host") from None
     if proc.no_new_privileges:
         L.prctl(L.PR_SET_NO_NEW_PRIVS, 1)
+    early_seccomp = seccomp is not None and not proc.no_new_privileges
+    if early_seccomp:
+        # without no_new_privs the kernel accepts a filter only while we hold CAP_SYS_ADMIN:
+        # load it before the user switch and the capability drop, as runc does
+        _load_seccomp(seccomp, warn)
     if proc.capabilities is not None:
         caps.drop_bounding(caps.mask(proc.capabilities.bounding))
     L.prctl(L.PR_SET_KEEPCAPS, 1)
@@ -172,11 +177,15 @@ def apply_process(proc: Process, seccomp: Seccomp | None, warn) -> None:
     except OSError as err:
         raise SystemFailure.from_os_error(f"chdir to cwd {proc.cwd!r} in the container", err,
                                           hint="process.cwd must exist in the rootfs") from None
-    if seccomp is not None:
-        from vessel.runtime import seccomp as sc  # noqa: PLC0415
+    if seccomp is not None and not early_seccomp:
+        _load_seccomp(seccomp, warn)
 
-        for w in sc.load(seccomp):
-            warn(w)
+
+def _load_seccomp(seccomp: Seccomp, warn) -> None:
+    from vessel.runtime import seccomp as sc  # noqa: PLC0415 - imported before pivot_root by init.preload
+
+    for w in sc.load(seccomp):
+        warn(w)
 
 
 def execute(path: str, proc: Process) -> None:

@@ -59,13 +59,13 @@ def _cgroup_mount(dest: str, mnt: Mount, ctx: "RootfsContext") -> None:
         return
     L.mount("tmpfs", dest, "tmpfs", base, "mode=755")
     for name, host_dir in sorted(ctx.cgroup_dirs.items()):
-        sub = os.path.join(dest, "unified" if name == "unified" else name)
+        sub = os.path.join(dest, name.removeprefix("name="))  # "name=systemd" -> systemd
         _mkdir_p(sub)
         if ctx.cgroupns:
             if name == "unified":
                 L.mount("cgroup2", sub, "cgroup2", base)
             else:
-                L.mount("cgroup", sub, "cgroup", base, name if not name.startswith("name=") else name)
+                L.mount("cgroup", sub, "cgroup", base, f"none,{name}" if name.startswith("name=") else name)
         else:
             L.mount(host_dir, sub, None, L.MS_BIND)
             L.mount(None, sub, None, L.MS_BIND | L.MS_REMOUNT | base | L.MS_RDONLY)
