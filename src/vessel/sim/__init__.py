@@ -1,0 +1,1 @@
+"""Simulators: the datacenter placement simulator and the scale-out advisor."""

@@ -1,0 +1,97 @@
+import shlex
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from vessel.vm.guest_init import INIT_SCRIPT, render_config
+from vessel.vm.kernel import load_order, modules_for, parse_modules_dep, bzimage_payload
+from vessel.vm.qemu_args import Machine, VmPaths, kernel_cmdline, qemu_argv, virtiofsd_argv
+from vessel.vm.spec import NetworkSpec, PortSpec, ProcessSpec, VmConfig, VolumeSpec
+
+pytestmark = pytest.mark.unit
+
+DEP = """kernel/drivers/virtio/virtio.ko:
+kernel/drivers/virtio/virtio_ring.ko:
+kernel/drivers/virtio/virtio_mmio.ko: kernel/drivers/virtio/virtio.ko kernel/drivers/virtio/virtio_ring.ko
+kernel/drivers/block/virtio_blk.ko: kernel/drivers/virtio/virtio.ko kernel/drivers/virtio/virtio_ring.ko
+kernel/fs/fuse/fuse.ko:
+kernel/fs/fuse/virtiofs.ko: kernel/drivers/virtio/virtio.ko kernel/drivers/virtio/virtio_ring.ko kernel/fs/fuse/fuse.ko
+"""
+
+
+def cfg(**kw):
+    base = dict(id="vm1", name="vm1", process=ProcessSpec(("sh", "-c", "echo 'a b' \"$X\"; exit 7"),
+                                                          env=("X=it's", "PATH=/bin")),
+                base_image="/b.raw", mac="52:54:00:00:00:01")
+    base.update(kw)
+    return VmConfig(**base)
+
+
+def test_modules_load_after_their_dependencies_once():
+    deps = parse_modules_dep(DEP)
+    order = load_order(["virtio_mmio", "virtio_blk", "virtiofs"], deps)
+    assert order == ["virtio", "virtio_ring", "virtio_mmio", "virtio_blk", "fuse", "virtiofs"]
+
+
+def test_modules_for_features():
+    assert "virtio_net" not in modules_for("microvm", network=False, volumes=False)
+    assert modules_for("microvm", True, True)[0] == "virtio_mmio"
+    assert "virtiofs" in modules_for("q35", True, True) and modules_for("q35", False, False)[0] == "virtio_pci"
+
+
+def test_config_sh_reproduces_argv_and_env_exactly(tmp_path):
+    """Source the generated config in a real shell and check what vessel_command would exec."""
+    script = render_config(cfg(), ["virtio"], []) + 'vessel_command printf "[%s]\\n"\n'
+    out = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines() == ["[X=it's]", "[PATH=/bin]", "[sh]", "[-c]", "[echo 'a b' \"$X\"; exit 7]"]
+
+
+def test_config_sh_declares_volumes_and_settings():
+    text = render_config(cfg(volumes=(VolumeSpec("/h", "/da ta", True),),
+                             process=ProcessSpec(("x",), cwd="/w", user="app", hostname="h1")), ["m1", "m2"], ["vol0"])
+    assert "VESSEL_MODULES='m1 m2'" in text
+    assert "volume vol0 '/da ta' ro" in text
+    assert "VESSEL_CWD=/w" in text and "VESSEL_USER=app" in text and "VESSEL_HOSTNAME=h1" in text
+
+
+def test_init_script_is_valid_shell():
+    subprocess.run(["sh", "-n", "-c", INIT_SCRIPT], check=True)
+
+
+def test_qemu_argv_trimmed_microvm_with_devices(tmp_path):
+    paths = VmPaths(tmp_path / "vm1", Path("/run/x"))
+    m = Machine("microvm", "tcg", "qemu64", ("tsc_early_khz=1000",))
+    argv = qemu_argv(m, cfg(ports=(PortSpec(8080, 80),), volumes=(VolumeSpec("/h", "/d"),)), paths, Path("/k"))
+    joined = " ".join(argv)
+    assert argv[argv.index("-M") + 1].startswith("microvm,x-option-roms=off")
+    assert "-nodefaults" in argv and "-no-reboot" in argv and "-daemonize" in argv
+    assert "hostfwd=tcp:127.0.0.1:8080-:80" in joined
+    assert "virtio-blk-device,drive=root" in joined
+    assert "vhost-user-fs-device,chardev=fs0,tag=vol0" in joined
+    assert "memory-backend-memfd" in joined and "share=on" in joined
+    assert "mac=52:54:00:00:00:01" in joined
+    assert "tsc_early_khz=1000" in argv[argv.index("-append") + 1]
+    assert f"unix:/run/x/qmp.sock" in joined
+
+
+def test_qemu_argv_variants(tmp_path):
+    paths = VmPaths(tmp_path, Path("/r"))
+    argv = qemu_argv(Machine("q35"), cfg(network=NetworkSpec(mode="none")), paths, Path("/k"),
+                     daemonize=False, incoming=True, tty=True)
+    joined = " ".join(argv)
+    assert "-netdev" not in argv and "-daemonize" not in argv
+    assert "-incoming defer" in joined and "stdio,id=out" in joined and "virtio-blk-pci" in joined
+    tap = qemu_argv(Machine(), cfg(network=NetworkSpec(mode="tap", tap="vtap0")), paths, Path("/k"))
+    assert "tap,id=net0,ifname=vtap0,script=no,downscript=no" in tap
+
+
+def test_cmdline_has_no_duplicates_and_virtiofsd_argv():
+    line = kernel_cmdline(Machine(clock_args=("tsc=reliable",))).split()
+    assert len(line) == len(set(line)) and "tsc=reliable" in line and "reboot=t" in line
+    assert virtiofsd_argv("/src", Path("/s.sock"), False)[1] == "--socket-path=/s.sock"
+
+
+def test_bzimage_payload_rejects_non_kernels():
+    with pytest.raises(ValueError):
+        bzimage_payload(b"\0" * 4096)
