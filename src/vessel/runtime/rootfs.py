@@ -200,12 +200,12 @@ def finish(spec: Spec) -> None:
     """Everything after pivot_root: masked and read-only paths, read-only root, propagation."""
     linux = spec.linux
     if linux:
-        for path in linux.masked_paths:
-            _mask(path)
+        for key, value in linux.sysctl.items():  # before /proc/sys turns read-only, as runc does
+            _sysctl(key, value)
         for path in linux.readonly_paths:
             _readonly(path)
-        for key, value in linux.sysctl.items():
-            _sysctl(key, value)
+        for path in linux.masked_paths:
+            _mask(path)
     if spec.root and spec.root.readonly:
         keep = locked_flags(os.statvfs("/").f_flag)
         try:

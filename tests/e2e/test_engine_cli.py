@@ -1,0 +1,250 @@
+"""The `vessel` container commands as a user types them (root; real conmon, runtime, overlay, cgroups)."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.e2e]
+
+VESSEL = str(Path(sys.executable).with_name("vessel"))
+
+if os.geteuid() != 0:
+    pytest.skip("the engine needs root", allow_module_level=True)
+
+
+class Cli:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def __call__(self, *args: str, input: bytes | None = None, ok: bool = True, timeout: float = 120):
+        proc = subprocess.run([VESSEL, "--root", str(self.root), *args], input=input, capture_output=True,
+                              timeout=timeout)
+        if ok and proc.returncode != 0:
+            raise AssertionError(f"vessel {' '.join(args)} exited {proc.returncode}: {proc.stderr.decode()}")
+        return proc
+
+    def out(self, *args: str, **kw) -> str:
+        return self(*args, **kw).stdout.decode()
+
+
+def wait_until(predicate, timeout: float = 15.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def vessel(tmp_path):
+    cli = Cli(tmp_path / "root")
+    yield cli
+    cli("system", "reset", "--force")  # containers, volumes, this root's bridge and nft table
+
+
+def test_run_rm_echo_hello(vessel):
+    res = vessel("run", "--rm", "busybox", "echo", "hello")
+    assert res.stdout == b"hello\n"
+    assert vessel.out("ps", "-aq") == ""
+
+
+def test_run_exit_codes(vessel):
+    assert vessel("run", "--rm", "busybox", "sh", "-c", "exit 3", ok=False).returncode == 3
+    res = vessel("run", "--rm", "busybox", "no-such-command", ok=False)
+    assert res.returncode == 127, res.stderr
+    res = vessel("run", "--rm", "busybox", "/etc/passwd", ok=False)
+    assert res.returncode == 126, res.stderr
+
+
+def test_stdout_and_stderr_are_separate(vessel):
+    res = vessel("run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2")
+    assert res.stdout == b"out\n" and res.stderr == b"err\n"
+
+
+def test_stdin_with_i(vessel):
+    res = vessel("run", "--rm", "-i", "busybox", "sh", "-c", "tr a-z A-Z", input=b"shout\n")
+    assert res.stdout == b"SHOUT\n"
+
+
+def test_detached_lifecycle(vessel, tmp_path):
+    cid = vessel.out("run", "-d", "--name", "web", "-v", "data:/data", "--memory", "64m", "--cpus", "0.5",
+                     "--pids-limit", "100", "busybox", "sh", "-c",
+                     "i=0; while true; do i=$((i+1)); echo line $i; echo $i >> /data/log; sleep 0.2; done").strip()
+    assert len(cid) == 64
+    wait_until(lambda: "line 2" in vessel.out("logs", "web"), what="logs")
+    ps = vessel.out("ps")
+    assert "web" in ps and "Up" in ps and "busybox" in ps
+    info = json.loads(vessel.out("inspect", "web"))[0]
+    assert info["Id"] == cid and info["State"]["Running"] is True and info["Name"] == "/web"
+    assert vessel.out("exec", "web", "cat", "/proc/1/cmdline").startswith("sh")
+    assert vessel.out("exec", "web", "hostname").strip() == cid[:12]
+    stats = vessel.out("stats", "--no-stream", "web")
+    assert "web" in stats and "64.0MiB" in stats
+    top = vessel.out("top", "web")
+    assert "PID" in top and "sleep" in top or "sh" in top
+    vessel("update", "--memory", "128m", "web")
+    assert "128.0MiB" in vessel.out("stats", "--no-stream", "web")
+    vessel("pause", "web")
+    assert "Paused" in vessel.out("ps")
+    vessel("unpause", "web")
+    vessel("stop", "-t", "1", "web")
+    state = json.loads(vessel.out("inspect", "web"))[0]["State"]
+    assert state["Status"] == "exited" and state["Running"] is False
+    first = len(vessel.out("logs", "web").splitlines())
+    vessel("start", "web")
+    wait_until(lambda: len(vessel.out("logs", "web").splitlines()) > first + 1, what="more logs after restart")
+    assert "data" in vessel.out("volume", "ls")
+    assert vessel("rm", "web", ok=False).returncode != 0  # running: refused
+    vessel("rm", "-f", "web")
+    assert "web" not in vessel.out("ps", "-a")
+    # the named volume kept its data
+    log = vessel.out("run", "--rm", "-v", "data:/data", "busybox", "cat", "/data/log")
+    assert len(log.split()) >= 2
+
+
+def test_logs_options(vessel):
+    vessel("run", "--name", "logs1", "busybox", "sh", "-c", "for i in 1 2 3 4 5; do echo $i; done")
+    assert vessel.out("logs", "logs1") == "1\n2\n3\n4\n5\n"
+    assert vessel.out("logs", "--tail", "2", "logs1") == "4\n5\n"
+    stamped = vessel.out("logs", "-t", "logs1").splitlines()
+    assert stamped[0].endswith(" 1") and stamped[0][:4].isdigit() and "T" in stamped[0]
+    assert vessel.out("logs", "--since", "1h", "logs1").count("\n") == 5
+    assert vessel.out("logs", "--until", "2000-01-01T00:00:00Z", "logs1") == ""
+
+
+def test_logs_follow_streams_until_exit(vessel):
+    vessel("run", "-d", "--name", "follow1", "busybox", "sh", "-c", "echo a; sleep 1; echo b")
+    res = vessel("logs", "-f", "follow1", timeout=30)
+    assert res.stdout == b"a\nb\n"
+
+
+def test_volume_is_seeded_from_image(vessel):
+    out = vessel.out("run", "--rm", "-v", "etcvol:/etc", "busybox", "cat", "/etc/passwd")
+    assert out.startswith("root:")
+    vols = vessel.out("volume", "ls")
+    assert "etcvol" in vols
+    vessel("volume", "rm", "etcvol")
+
+
+def test_bind_mount_and_read_only(vessel, tmp_path):
+    host = tmp_path / "share"
+    host.mkdir()
+    (host / "in.txt").write_text("from host")
+    out = vessel.out("run", "--rm", "-v", f"{host}:/share", "busybox", "sh", "-c", "cat /share/in.txt; echo x > /share/out.txt")
+    assert out == "from host"
+    assert (host / "out.txt").read_text() == "x\n"
+    res = vessel("run", "--rm", "--read-only", "busybox", "touch", "/x", ok=False)
+    assert res.returncode != 0 and b"Read-only" in res.stderr
+
+
+def test_env_user_workdir_entrypoint(vessel):
+    out = vessel.out("run", "--rm", "-e", "A=1", "-u", "nobody", "-w", "/tmp", "busybox", "sh", "-c", "echo $A; id -un; pwd")
+    assert out.split() == ["1", "nobody", "/tmp"]
+    out = vessel.out("run", "--rm", "--entrypoint", "echo", "busybox", "via", "entrypoint")
+    assert out == "via entrypoint\n"
+
+
+def test_bad_input_is_one_line_error_125(vessel, tmp_path):
+    cases = [
+        ("run", "--rm", "nosuchimage:1", "true"),
+        ("run", "--rm", "--memory", "lots", "busybox", "true"),
+        ("run", "--rm", "-v", f"{tmp_path}/missing:/x", "busybox", "true"),
+    ]
+    for args in cases:
+        res = vessel(*args, ok=False)
+        err = res.stderr.decode()
+        assert res.returncode == 125, (args, err)
+        assert err.startswith("Error") and "Traceback" not in err, err
+    vessel("create", "--name", "dup", "busybox", "true")
+    res = vessel("create", "--name", "dup", "busybox", "true", ok=False)
+    assert res.returncode == 125 and b"already in use" in res.stderr
+    assert vessel.out("ps", "-aq").count("\n") == 1  # nothing half-created
+
+
+def test_restart_policy_on_failure(vessel):
+    vessel("run", "-d", "--name", "restart1", "--restart", "on-failure:2", "busybox", "sh", "-c", "echo run; exit 1")
+    wait_until(lambda: json.loads(vessel.out("inspect", "restart1"))[0]["RestartCount"] == 2
+               and json.loads(vessel.out("inspect", "restart1"))[0]["State"]["Status"] == "exited", timeout=30,
+               what="two restarts")
+    assert vessel.out("logs", "restart1").count("run") == 3
+
+
+def test_cp_export_commit(vessel, tmp_path):
+    vessel("run", "-d", "--name", "cpctr", "busybox", "sleep", "60")
+    src = tmp_path / "hello.txt"
+    src.write_text("hi there")
+    vessel("cp", str(src), "cpctr:/tmp/")
+    assert vessel.out("exec", "cpctr", "cat", "/tmp/hello.txt") == "hi there"
+    vessel("exec", "cpctr", "sh", "-c", "echo inside > /root/made.txt")
+    vessel("cp", "cpctr:/root/made.txt", str(tmp_path / "out.txt"))
+    assert (tmp_path / "out.txt").read_text() == "inside\n"
+    vessel("export", "-o", str(tmp_path / "fs.tar"), "cpctr")
+    with tarfile.open(tmp_path / "fs.tar") as tar:
+        assert "root/made.txt" in tar.getnames() and "bin/busybox" in tar.getnames()
+    vessel("commit", "cpctr", "snap:1")
+    assert vessel.out("run", "--rm", "snap:1", "cat", "/root/made.txt") == "inside\n"
+
+
+def test_interactive_tty(vessel):
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(VESSEL, [VESSEL, "--root", str(vessel.root), "run", "--rm", "-it", "busybox", "sh"])
+    out = b""
+
+    def read_until(marker: bytes, timeout: float = 20) -> bytes:
+        nonlocal out
+        deadline = time.monotonic() + timeout
+        while marker not in out and time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.2)
+            if ready:
+                try:
+                    out += os.read(fd, 4096)
+                except OSError:
+                    break
+        return out
+    read_until(b"#")
+    os.write(fd, b"tty; echo done-$((6*7))\n")
+    assert b"done-42" in read_until(b"done-42")
+    assert b"/dev/pts/" in out
+    os.write(fd, b"exit 5\n")
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 5
+
+
+def _cgroups_named(cid: str) -> list[str]:
+    found = []
+    for base in Path("/sys/fs/cgroup").iterdir():
+        vessel_dir = base / "vessel"
+        if vessel_dir.is_dir() and (vessel_dir / cid).exists():
+            found.append(str(vessel_dir / cid))
+    return found
+
+
+def _mounts_under(root: Path) -> list[str]:
+    return [l for l in Path("/proc/self/mountinfo").read_text().splitlines() if str(root) in l]
+
+
+def test_no_leaks_after_rm(vessel):
+    mounts = _mounts_under(vessel.root)
+    for _ in range(5):
+        vessel("run", "--rm", "busybox", "true")
+    cid = vessel.out("run", "-d", "busybox", "sleep", "30").strip()
+    assert _cgroups_named(cid)
+    vessel("rm", "-f", cid)
+    assert _cgroups_named(cid) == []
+    assert _mounts_under(vessel.root) == mounts
+    assert not (vessel.root / "containers" / cid).exists()
+    assert not (vessel.root / "run" / cid).exists()
