@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
-# The main job until the engine lands: a busybox container through vessel-runtime.
+# The main job: a busybox container through the vessel engine (daemonless, like podman).
+# The busybox image is built from Debian's busybox-static on first use.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+VESSEL=.venv/bin/vessel
+echo "+ vessel run --rm busybox sh -c '...'"
+$VESSEL run --rm --hostname vessel-demo --memory 64m --pids-limit 100 busybox \
+    sh -c 'echo "hello from a vessel container: pid $$ on $(hostname), kernel $(uname -r)"; ls /'
+echo "+ vessel-runtime run (the OCI runtime alone, on a runc-style bundle)"
 demo=.cache/demo
 if [[ ! -x $demo/rootfs/bin/sh ]]; then
     mkdir -p "$demo/rootfs"/{bin,proc,sys,dev,etc,tmp,root}
@@ -9,18 +15,8 @@ if [[ ! -x $demo/rootfs/bin/sh ]]; then
     for applet in $(/bin/busybox --list); do
         [[ $applet == busybox ]] || ln -sf busybox "$demo/rootfs/bin/$applet"
     done
-    printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n' > "$demo/rootfs/etc/passwd"
 fi
 rm -f "$demo/config.json"
 .venv/bin/vessel-runtime spec --bundle "$demo"
-.venv/bin/python - "$demo/config.json" <<'PY'
-import json, sys
-path = sys.argv[1]
-cfg = json.load(open(path))
-cfg["process"]["terminal"] = False
-cfg["process"]["args"] = ["sh", "-c", "echo \"hello from a vessel container: pid $$ on $(hostname), kernel $(uname -r)\"; ls /"]
-cfg["hostname"] = "vessel-demo"
-json.dump(cfg, open(path, "w"), indent=2)
-PY
-echo "+ vessel-runtime run --bundle $demo demo"
+sed -i 's/"terminal": true/"terminal": false/; s/"sh"$/"echo", "hello from vessel-runtime"/' "$demo/config.json"
 .venv/bin/vessel-runtime --root /run/vessel-runtime run --bundle "$demo" "demo-$$"

@@ -98,11 +98,10 @@ def plan(caps: Capabilities, last_cap: int = CAP_LAST) -> CapPlan:
     if extra:
         raise InvalidArgument(f"process.capabilities: effective {', '.join(names(extra))} not in permitted",
                               hint="a capability can only be effective if it is also permitted")
-    lost = sets["ambient"] & ~(sets["permitted"] & sets["inheritable"])
-    if lost:
-        warnings.append(f"ambient capabilities {', '.join(names(lost))} are not both permitted and inheritable; "
-                        "not raised")
-        sets["ambient"] &= ~lost
+    # The kernel only raises an ambient capability that is permitted and inheritable. `runc spec`
+    # writes ambient caps without inheritable ones and runc ignores them silently; so do we (a
+    # warning here would land on every such container's stderr).
+    sets["ambient"] &= sets["permitted"] & sets["inheritable"]
     return CapPlan(**sets, warnings=tuple(dict.fromkeys(warnings)))
 
 
