@@ -24,6 +24,8 @@ def cmd_run(args) -> int:
     opts = options_from_args(args)
     eng = engine(args)
     rec = eng.create(opts)
+    if rec.isolation == "vm" and not opts.detach:
+        return _run_vm_attached(eng, rec, opts)
     if opts.detach:
         eng.start(rec.id)
         print(rec.id)
@@ -43,6 +45,40 @@ def cmd_run(args) -> int:
         if opts.remove:
             eng.remove(rec.id, force=True, volumes=True)
     return code if code is not None else 0
+
+
+def _run_vm_attached(eng, rec, opts) -> int:
+    """A VM in the foreground: boot, stream the guest process's output, wait, exit with its code."""
+    from vessel.engine import vmbackend
+
+    try:
+        eng.start(rec.id)
+        path = vmbackend.logs_path(eng, rec)
+        offset = 0
+        while True:
+            running = eng.refresh(eng.db.get_by_id(rec.id)).is_running()
+            offset = _copy_new(path, offset)
+            if not running:
+                break
+            time.sleep(0.05)
+        code = eng.db.get_by_id(rec.id).exit_code
+    finally:
+        if opts.remove:
+            eng.remove(rec.id, force=True, volumes=True)
+    return code if code is not None else 0
+
+
+def _copy_new(path, offset: int) -> int:
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            data = f.read()
+    except FileNotFoundError:
+        return offset
+    if data:
+        sys.stdout.buffer.write(data.replace(b"\r\n", b"\n"))
+        sys.stdout.buffer.flush()
+    return offset + len(data)
 
 
 def _resize(eng, cid: str) -> None:
@@ -160,6 +196,11 @@ def _ago(ts: float | None) -> str:
 
 
 def status_text(rec) -> str:
+    text = _status_text(rec)
+    return f"{text} (vm)" if rec.isolation == "vm" else text
+
+
+def _status_text(rec) -> str:
     if rec.status == "running":
         return f"Up {_ago(rec.started_at)}"
     if rec.status == "paused":
@@ -213,9 +254,14 @@ def cmd_ps(args) -> int:
 
 def _command(eng, rec, trunc: bool = True) -> str:
     try:
-        spec = json.loads((eng.cdir(rec.id) / "bundle" / "config.json").read_text())
-        cmd = " ".join(spec["process"]["args"])
-    except (OSError, ValueError, KeyError):
+        if rec.isolation == "vm":
+            from vessel.engine import vmbackend
+
+            cmd = " ".join(vmbackend.handle(eng, rec).config.process.args)
+        else:
+            spec = json.loads((eng.cdir(rec.id) / "bundle" / "config.json").read_text())
+            cmd = " ".join(spec["process"]["args"])
+    except (OSError, ValueError, KeyError, VesselError):
         cmd = ""
     text = f'"{cmd}"'
     return text if not trunc or len(text) <= 22 else text[:19] + '…"'
@@ -283,6 +329,11 @@ def cmd_logs(args) -> int:
 
     eng = engine(args)
     rec = eng.get(args.container)
+    if rec.isolation == "vm":
+        from vessel.engine import vmbackend
+
+        _copy_new(vmbackend.logs_path(eng, rec), 0)  # the guest console: no per-line timestamps
+        return 0
     now = time.time()
     path = eng.cdir(rec.id) / "ctr.log"
     tail = None if args.tail in (None, "all") else int(args.tail)

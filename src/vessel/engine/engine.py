@@ -96,7 +96,12 @@ class Engine:
     @property
     def net(self):
         if self._net is None:
+            import logging
+
             from vessel.network.manager import NetworkManager
+
+            # the network layer logs notices (e.g. a fallback subnet); they belong in inspect, not on stderr
+            logging.getLogger("vessel.network").addHandler(logging.NullHandler())
 
             self._net = NetworkManager(self.root, config=network_config(self.root))
         return self._net
@@ -124,6 +129,15 @@ class Engine:
     def refresh(self, rec: ContainerRecord) -> ContainerRecord:
         """Bring a running row up to date with reality (exit file, dead monitor)."""
         if rec.status not in ("running", "paused", "restarting"):
+            return rec
+        if rec.isolation == "vm":
+            from vessel.engine import vmbackend
+
+            code = vmbackend.exit_code(self, rec)
+            if code is None:
+                return rec
+            rec = self.db.update(rec.id, status="exited", exit_code=code, finished_at=time.time(), pid=0)
+            self.unmount_rootfs(rec.id)
             return rec
         code = monitor.read_exit(self.exit_dir, rec.id)
         if code is None:
@@ -180,13 +194,14 @@ class Engine:
             raise InvalidArgument(f"unknown isolation {opts.isolation!r}", hint="use container or vm")
         image = self.store.get(opts.image, bootstrap=True)
         cid = secrets.token_hex(32)
+        isolation = "vm" if opts.isolation == "vm" else "container"
         from vessel.engine import names
 
         name = opts.name or names.generate(self.db.names())
         if opts.name is not None:
             _check_name(opts.name)
         rec = ContainerRecord(id=cid, name=name, image=opts.image, image_id=image.id, created=time.time(),
-                              options=options_to_json(opts), isolation=opts.isolation or "container")
+                              options=options_to_json(opts), isolation=isolation)
         self.db.insert(rec)  # recorded first: an rmi in between now sees the image in use
         try:
             self._prepare(rec, opts, image)
@@ -204,8 +219,15 @@ class Engine:
             (c / d).mkdir(parents=True, exist_ok=True)
         self.mount_rootfs(rec, image)
         volumes = bundle.resolve_volumes(self, rec, opts, image)
-        spec = bundle.make_spec(self, rec, opts, image, volumes)
-        (c / "bundle" / "config.json").write_text(spec)
+        if rec.isolation == "vm":
+            from vessel.engine import vmbackend
+
+            dirs = {v.target: str(self.volumes.path(v.source)) for v in volumes if v.kind in ("volume", "anonymous")}
+            vmbackend.create(self, rec, dataclasses.replace(opts, volumes=tuple(volumes)), image, c / "merged", dirs)
+            self.unmount_rootfs(rec.id)
+        else:
+            spec = bundle.make_spec(self, rec, opts, image, volumes)
+            (c / "bundle" / "config.json").write_text(spec)
         self.db.update(rec.id, options={**rec.options, "volumes": [dataclasses.asdict(v) for v in volumes]})
 
     def mount_rootfs(self, rec: ContainerRecord, image=None) -> Path:
@@ -276,6 +298,12 @@ class Engine:
         rec = self.get(ref)
         if rec.status in ("running", "paused"):
             return rec
+        if rec.isolation == "vm":
+            from vessel.engine import vmbackend
+
+            pid = vmbackend.start(self, rec)
+            return self.db.update(rec.id, status="running", pid=pid, started_at=time.time(), exit_code=None,
+                                  finished_at=None)
         return self.finish_start(self.start_monitor(rec))
 
     def kill(self, ref: str, sig: str = "KILL") -> ContainerRecord:
@@ -285,6 +313,11 @@ class Engine:
         if not rec.is_running():
             raise Conflict(f"cannot kill container {rec.name}: container {rec.short_id} is not running", status=rec.status)
         num = parse_signal(sig)
+        if rec.isolation == "vm":
+            from vessel.engine import vmbackend
+
+            vmbackend.handle(self, rec).kill(num)
+            return rec
         if rec.status == "paused" and num == signal.SIGKILL:
             self._runtime(rec, "resume", rec.id, check=False)
         self._runtime(rec, "kill", rec.id, str(num))
@@ -299,6 +332,11 @@ class Engine:
         if timeout is None:
             timeout = opts.stop_timeout if opts.stop_timeout is not None else STOP_TIMEOUT
         sig = opts.stop_signal or rec.extra.get("image_stop_signal") or "TERM"
+        if rec.isolation == "vm":
+            from vessel.engine import vmbackend
+
+            vmbackend.handle(self, rec).stop(timeout)
+            return self.get(rec.id)
         if rec.status == "paused":
             self._runtime(rec, "resume", rec.id, check=False)
         self._runtime(rec, "kill", rec.id, sig, check=False)
@@ -322,10 +360,21 @@ class Engine:
 
     def remove(self, ref: str, force: bool = False, volumes: bool = False) -> ContainerRecord:
         rec = self.get(ref)
+        if rec.is_running() and not force:
+            raise Conflict(f"cannot remove container {rec.name}: container is {rec.status}: stop the container "
+                           "before removing or force remove", status=rec.status)
+        if rec.isolation == "vm":
+            from vessel.engine import vmbackend
+            from vessel.errors import NotFound as _NotFound
+
+            try:
+                vmbackend.handle(self, rec).delete(force=True)
+            except _NotFound:
+                pass
+            self._teardown_files(rec)
+            self.db.delete(rec.id)
+            return rec
         if rec.is_running():
-            if not force:
-                raise Conflict(f"cannot remove container {rec.name}: container is {rec.status}: stop the container "
-                               "before removing or force remove", status=rec.status)
             self._runtime(rec, "kill", "--all", rec.id, "KILL", check=False)
             if rec.status == "paused":
                 self._runtime(rec, "resume", rec.id, check=False)
