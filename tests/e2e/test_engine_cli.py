@@ -248,3 +248,10 @@ def test_no_leaks_after_rm(vessel):
     assert _mounts_under(vessel.root) == mounts
     assert not (vessel.root / "containers" / cid).exists()
     assert not (vessel.root / "run" / cid).exists()
+
+
+def test_attach_streams_output_until_exit(vessel):
+    vessel("run", "-d", "--name", "att1", "busybox", "sh", "-c", "sleep 0.5; echo one; sleep 0.3; echo two; exit 4")
+    res = vessel("attach", "att1", ok=False, timeout=30)
+    assert b"two" in res.stdout
+    assert res.returncode == 4

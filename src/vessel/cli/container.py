@@ -476,6 +476,23 @@ def cmd_prune(args) -> int:
     return 0
 
 
+def cmd_attach(args) -> int:
+    """Attach our terminal to a running container's stdio (conmon's attach socket)."""
+    from vessel.engine import attach, monitor
+    from vessel.errors import Conflict
+
+    eng = engine(args)
+    rec = eng.get(args.container)
+    if rec.status != "running":
+        raise Conflict(f"You cannot attach to a stopped container, start it first ({rec.name} is {rec.status})")
+    tty = rec.options.get("tty", False)
+    sock = monitor.attach_socket(eng.socket_dir, rec.id)
+    stdin = not args.no_stdin and rec.options.get("interactive", False)
+    attach.pump_attach(sock, stdin=stdin, tty=tty, on_resize=(lambda: _resize(eng, rec.id)) if tty else None)
+    code = eng.wait_exit(rec.id, 2)
+    return code if code is not None else 0
+
+
 def cmd_cleanup(args) -> int:
     engine(args).cleanup(args.container)
     return 0
@@ -540,6 +557,11 @@ def _add_container_commands(sub) -> None:
     p.add_argument("container")
     p.add_argument("command", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_exec)
+    p = sub.add_parser("attach", help="attach local standard input, output and error to a running container")
+    p.add_argument("--no-stdin", action="store_true")
+    p.add_argument("--sig-proxy", default="true")
+    p.add_argument("container")
+    p.set_defaults(func=cmd_attach)
     p = sub.add_parser("top", help="display the running processes of a container")
     p.add_argument("container")
     p.add_argument("ps_args", nargs=argparse.REMAINDER)

@@ -182,8 +182,17 @@ class Engine:
                 pass
 
     def _runtime(self, rec: ContainerRecord, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        """One verb of the container's OCI runtime (start, kill, pause, resume, delete...).
+
+        Our own runtime is called in-process (same code, same state directory: saves an
+        interpreter start per verb); any other runtime (runc, crun...) as a subprocess.
+        `create` is never called here: conmon runs it.
+        """
         cmd = [monitor.runtime_path(rec.options.get("runtime")), "--root", str(self.runtime_root), *args]
-        res = subprocess.run(cmd, capture_output=True, text=True)
+        if rec.options.get("runtime") in (None, "", "vessel", "vessel-runtime"):
+            res = _runtime_in_process(cmd)
+        else:
+            res = subprocess.run(cmd, capture_output=True, text=True)
         if check and res.returncode != 0:
             raise SystemFailure(f"{Path(cmd[0]).name} {args[0]} {rec.short_id}: {res.stderr.strip() or res.returncode}")
         return res
@@ -435,6 +444,21 @@ class Engine:
                 self.start(cid)
             except VesselError:
                 pass
+
+
+def _runtime_in_process(cmd: list[str]) -> subprocess.CompletedProcess:
+    import contextlib as _cl
+    import io
+
+    from vessel.runtime.cli import main as runtime_main
+
+    out, err = io.StringIO(), io.StringIO()
+    with _cl.redirect_stdout(out), _cl.redirect_stderr(err):
+        try:
+            code = runtime_main(cmd[1:])
+        except SystemExit as exc:  # argparse
+            code = exc.code if isinstance(exc.code, int) else 2
+    return subprocess.CompletedProcess(cmd, code, out.getvalue(), err.getvalue())
 
 
 def _check_name(name: str) -> None:
