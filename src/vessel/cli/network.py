@@ -13,9 +13,14 @@ LS_COLUMNS = ("NETWORK ID", "NAME", "DRIVER", "SCOPE")
 
 
 def _manager(args: argparse.Namespace):  # noqa: ANN202 - imported lazily
+    """The root's network manager, configured exactly as the engine's (bridge and nft table per root)."""
+    import logging
+
+    from vessel.engine.engine import network_config
     from vessel.network.manager import NetworkManager
 
-    return NetworkManager(Path(args.root))
+    logging.getLogger("vessel.network").addHandler(logging.NullHandler())
+    return NetworkManager(Path(args.root), config=network_config(Path(args.root)))
 
 
 def _pairs(items: list[str], what: str) -> dict[str, str]:
@@ -98,12 +103,18 @@ def cmd_prune(args: argparse.Namespace) -> int:
 
 
 def cmd_connect(args: argparse.Namespace) -> int:
-    if not args.netns:
-        raise InvalidArgument(f"cannot find the network namespace of container {args.container}",
-                              container=args.container, hint="pass --netns /proc/PID/ns/net (or a /run/netns path)")
+    """Attach a running container (by name or id, through the engine) or a bare netns (--netns)."""
+    cid, name, netns = args.container, args.name or "", args.netns
+    if not netns:
+        from vessel.engine.engine import Engine
+        from vessel.errors import Conflict
+
+        rec = Engine(Path(args.root)).get(args.container)
+        if rec.status != "running" or rec.isolation != "container":
+            raise Conflict(f"container {rec.name} is not running", hint="start it first")
+        cid, name, netns = rec.id, name or rec.name, rec.pid
     with _manager(args) as mgr:
-        mgr.attach(args.container, args.network, args.netns, name=args.name or "",
-                   aliases=tuple(args.alias or ()), ip=args.ip)
+        mgr.attach(cid, args.network, netns, name=name, aliases=tuple(args.alias or ()), ip=args.ip)
     return 0
 
 
