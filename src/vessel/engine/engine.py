@@ -128,8 +128,8 @@ class Engine:
 
     def refresh(self, rec: ContainerRecord) -> ContainerRecord:
         """Bring a running row up to date with reality (exit file, dead monitor)."""
-        if rec.status not in ("running", "paused", "restarting"):
-            return rec
+        if rec.status not in ("running", "paused"):
+            return rec  # "restarting": the cleanup process owns the row until it has started it again
         if rec.isolation == "vm":
             from vessel.engine import vmbackend
 
@@ -334,6 +334,8 @@ class Engine:
 
     def stop(self, ref: str, timeout: int | None = None) -> ContainerRecord:
         rec = self.get(ref)
+        if rec.status == "restarting":  # cancel the pending restart
+            return self.db.update(rec.id, status="exited", extra={**rec.extra, "stopped_by_user": True})
         if not rec.is_running():
             return rec
         self.db.update(rec.id, extra={**rec.extra, "stopped_by_user": True})
@@ -438,12 +440,13 @@ class Engine:
                     pass
             return
         if should_restart(opts.restart, rec.exit_code or 0, rec.restart_count, rec.extra.get("stopped_by_user", False)):
-            time.sleep(backoff(rec.restart_count))
-            rec = self.db.update(cid, restart_count=rec.restart_count + 1)
+            rec = self.db.update(cid, status="restarting", restart_count=rec.restart_count + 1)
+            time.sleep(backoff(rec.restart_count - 1))
             try:
-                self.start(cid)
-            except VesselError:
-                pass
+                if self.db.get_by_id(cid).status == "restarting":  # not stopped or removed meanwhile
+                    self.finish_start(self.start_monitor(self.db.update(cid, status="exited")))
+            except VesselError as err:
+                self.db.update(cid, status="exited", extra={**rec.extra, "restart_error": str(err)})
 
 
 def _runtime_in_process(cmd: list[str]) -> subprocess.CompletedProcess:
