@@ -444,7 +444,7 @@ class Engine:
             time.sleep(backoff(rec.restart_count - 1))
             try:
                 if self.db.get_by_id(cid).status == "restarting":  # not stopped or removed meanwhile
-                    self.finish_start(self.start_monitor(self.db.update(cid, status="exited")))
+                    self.finish_start(self.start_monitor(self.db.get_by_id(cid)))
             except VesselError as err:
                 self.db.update(cid, status="exited", extra={**rec.extra, "restart_error": str(err)})
 
