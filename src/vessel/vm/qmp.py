@@ -17,15 +17,28 @@ from qemu.qmp.error import QMPError
 from vessel.errors import SystemFailure
 
 Conversation = Callable[[QMPClient], Awaitable[Any]]
+CONNECT_ATTEMPTS = 4
 
 
 def talk(socket: Path, conversation: Conversation, *, what: str, timeout: float = 30.0) -> Any:
     """Connect to ``socket``, run ``conversation(client)``, disconnect; errors become SystemFailure."""
 
+    async def connect(client: QMPClient) -> None:
+        # QEMU's monitor serves one client at a time: a session still closing (the boot
+        # supervisor's, a previous verb's) makes the greeting negotiation fail; try again.
+        for attempt in range(CONNECT_ATTEMPTS):
+            try:
+                await asyncio.wait_for(client.connect(str(socket)), timeout)
+                return
+            except QMPError:
+                if attempt == CONNECT_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(0.2 * (attempt + 1))
+
     async def main() -> Any:
         client = QMPClient(f"vessel-{socket.parent.name}")
         try:
-            await asyncio.wait_for(client.connect(str(socket)), timeout)
+            await connect(client)
             return await asyncio.wait_for(conversation(client), timeout)
         finally:
             try:
