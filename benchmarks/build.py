@@ -105,6 +105,8 @@ def main() -> int:
             times["podman cold"].append(timed(p_build("--no-cache")))
             times["podman cached"].append(timed(p_build()))
         subprocess.run([*podman, "system", "reset", "-f"], capture_output=True, check=False)
+        # RUN steps used this root's own default bridge: remove it and its nftables table
+        subprocess.run([vessel, "--root", str(root), "system", "reset", "-f"], capture_output=True, check=False)
     med = {k: statistics.median(v) for k, v in times.items()}
     print(f"10-instruction two-stage Dockerfile, {args.runs} runs, podman isolation={args.isolation}, medians:")
     print(f"{'':8} {'vessel':>9} {'podman':>9} {'ratio':>7}")

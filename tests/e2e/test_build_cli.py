@@ -4,6 +4,7 @@ with `vessel images`, `history`, `inspect`, `save` and `run`."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import tarfile
@@ -44,7 +45,7 @@ def vessel(root: Path, *args: str, cwd: Path | None = None, input: str | None = 
 def root(tmp_path: Path):
     path = tmp_path / "root"
     yield path
-    if (path / "engine.db").exists():  # `vessel run` was used: undo what the engine set up on the host
+    if (path / "engine.db").exists() or (path / "network").exists():  # undo the root's bridge, rules, containers
         reset = vessel(path, "system", "reset", "-f")
         assert reset.returncode == 0, reset.stderr
 
@@ -63,18 +64,23 @@ def file_in_saved_image(archive: Path, name: str) -> bytes | None:
 
 
 def test_build_rebuild_and_inspect(project: Path, tmp_path: Path, root: Path) -> None:
-    first = vessel(root, "build", "-t", "shout:1", ".", cwd=project)
+    first = vessel(root, "build", "-t", "shout:1", ".", cwd=project)  # stdout is a pipe: auto is plain
     assert first.returncode == 0, first.stderr
-    assert "#1 [internal] load build definition from Dockerfile" in first.stderr
-    assert "[build 4/4] RUN tr a-z A-Z < greeting.txt > shout.txt" in first.stderr
-    assert "naming to docker.io/library/shout:1 done" in first.stderr
+    lines = first.stdout.splitlines()
+    assert lines[:2] == ["Step 1/7 : FROM busybox AS build", lines[1]] and re.fullmatch(r" ---> [0-9a-f]{12}", lines[1])
+    run_at = lines.index("Step 4/7 : RUN tr a-z A-Z < greeting.txt > shout.txt")
+    container = re.fullmatch(r" ---> Running in ([0-9a-f]{12})", lines[run_at + 1]).group(1)
+    assert lines[run_at + 2] == f"Removing intermediate container {container}"
+    built = re.fullmatch(r"Successfully built ([0-9a-f]{12})", lines[-2]).group(1)
+    assert lines[-3:] == [f" ---> {built}", f"Successfully built {built}", "Successfully tagged shout:1"]
+    assert first.stderr == ""
     again = vessel(root, "build", "-q", "-t", "shout:1", str(project))
     assert again.returncode == 0, again.stderr
     image_id = again.stdout.strip()
-    assert image_id.startswith("sha256:") and again.stderr == ""
+    assert image_id.startswith("sha256:") and image_id[7:19] == built and again.stderr == ""
     plain = vessel(root, "build", "--progress", "plain", "-t", "shout:1", str(project))
-    assert plain.stderr.count("CACHED") == 6  # two FROMs, WORKDIR, COPY, RUN, COPY --from
-    assert f"writing image {image_id} done" in plain.stderr
+    assert plain.stdout.count(" ---> Using cache") == 5  # WORKDIR, COPY, RUN, COPY --from, CMD (not the FROMs)
+    assert plain.stdout.splitlines()[-2:] == [f"Successfully built {built}", "Successfully tagged shout:1"]
 
     images = vessel(root, "images").stdout
     assert any(line.split()[:3] == ["shout", "1", image_id[7:19]] for line in images.splitlines())
@@ -106,9 +112,9 @@ def test_errors_exit_non_zero_and_tag_nothing(project: Path, root: Path) -> None
     (project / "Dockerfile").write_text("FROM busybox\nRUN echo going down && exit 7\n")
     failed = vessel(root, "build", "-t", "broken:1", str(project))
     assert failed.returncode == 1
-    assert "going down" in failed.stderr
-    assert ('Error: Dockerfile:2: process "/bin/sh -c echo going down && exit 7" did not complete successfully: '
-            "exit code: 7") in failed.stderr
+    assert "going down" in failed.stdout and "Successfully" not in failed.stdout
+    assert ("Error: Dockerfile:2: The command '/bin/sh -c echo going down && exit 7' returned a non-zero code: 7"
+            in failed.stderr)
     assert "Traceback" not in failed.stderr
     assert "broken" not in vessel(root, "images").stdout
 
@@ -120,3 +126,16 @@ def test_errors_exit_non_zero_and_tag_nothing(project: Path, root: Path) -> None
     assert missing.returncode == 1 and 'Dockerfile:2: build context: "/missing.txt" not found' in missing.stderr
     nofile = vessel(root, "build", "-f", str(project / "Nope"), str(project))
     assert nofile.returncode == 1 and "failed to read dockerfile" in nofile.stderr
+
+
+def test_tty_progress_is_a_live_display_ending_like_plain(project: Path, root: Path) -> None:
+    """`--progress tty` (what auto picks on a terminal): rich's live display, then the same last lines."""
+    (project / "Dockerfile").write_text("FROM busybox\nRUN echo from-the-run-step\nCMD [\"true\"]\n")
+    res = vessel(root, "build", "--progress", "tty", "-t", "live:1", str(project))
+    assert res.returncode == 0, res.stderr
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", res.stdout).replace("\r", "\n")
+    assert "\x1b[" in res.stdout  # cursor movement and colours: a live display, not plain lines
+    assert "Step 2/3 : RUN echo from-the-run-step" in plain and "from-the-run-step\n" in plain
+    built = re.search(r"Successfully built ([0-9a-f]{12})", plain).group(1)
+    assert plain.rstrip().splitlines()[-1] == "Successfully tagged live:1"
+    assert f"---> {built}" in plain

@@ -12,6 +12,12 @@ reuse the recorded layer; otherwise RUN (``runner.py``), COPY/ADD
 the upper dir as a layer (nothing changed: no layer, as BuildKit).  Config
 steps only change the config.  Every step adds a history entry.  The target
 stage's result is stored and tagged last, so a failed build tags nothing.
+
+Progress is reported as the classic builder shows it (``Step 2/5 : COPY ...``,
+`` ---> Using cache``, `` ---> Running in ...``, `` ---> <id>``); the caller
+prints ``Successfully built/tagged`` (``progress.built``) once it has the
+result.  The id after a step is its intermediate state's (its cache key),
+after the last one the image's.
 """
 
 from __future__ import annotations
@@ -30,10 +36,10 @@ from vessel.build.context import SourceTree, sources_digest
 from vessel.build.copystep import CopyTrees, content_digest, copy_step
 from vessel.build.dockerignore import load_ignore, matcher
 from vessel.build.errors import DockerfileError
-from vessel.build.options import BuildOptions, BuildResult, parse_tags
+from vessel.build.options import BuildOptions, BuildResult, check_network, parse_tags
 from vessel.build.parser import parse
 from vessel.build.plan import BuildPlan, StagePlan, plan
-from vessel.build.progress import Progress, Vertex
+from vessel.build.progress import Progress, StepView
 from vessel.build.state import RootState
 from vessel.build.steps import CopyStep, RunStep, Step, WorkdirStep
 from vessel.errors import InvalidArgument, NotFound, VesselError
@@ -69,7 +75,8 @@ class Builder:
     def __init__(self, store: Store, root: Path, progress: Progress, *, runtime: tuple[str, ...] | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.store = store
-        self.dir = Path(root) / "build"
+        self.root = Path(root)
+        self.dir = self.root / "build"
         self.cache = LayerCache(self.dir / "steps")
         self.progress = progress
         self.runtime = runtime or default_runtime()
@@ -83,46 +90,33 @@ class Builder:
               dockerfile_path: Path | None = None, *, use_memo: bool = True) -> BuildResult:
         """Build, or answer from the build memo when nothing changed (``use_memo``, not with --no-cache)."""
         tags = parse_tags(opts.tags)
+        check_network(opts.network)
         if not Path(context_dir).is_dir():
             raise NotFound(f"unable to prepare context: path {str(context_dir)!r} not found", path=str(context_dir))
         key = memo.memo_key(text, name, context_dir, dockerfile_path, opts.build_args, opts.target, opts.labels,
                             opts.platform)
-        first_vertex = len(self.progress.names)
         if use_memo and not opts.no_cache:
             hit = memo.replay(self.store, self.dir, key, context_dir, dockerfile_path, tags, self.progress)
             if hit is not None:
-                shown = self.progress.names[first_vertex:]
-                steps = sum(1 for n in shown if n.startswith("[") and not n.startswith("[internal]"))
-                return BuildResult(hit, tuple(str(t) for t in tags), steps, 0, (), from_memo=True)
+                return BuildResult(hit.image, tuple(str(t) for t in tags), hit.cached, 0, hit.warnings,
+                                   from_memo=True)
         self.recorder = memo.Recorder()
         self._images.clear()  # references are resolved again for each build
-        vertex = self.progress.vertex(f"[internal] load build definition from {name}")
-        vertex.log(f"transferring dockerfile: {len(text.encode())}B done")
-        df = self._guard(vertex, lambda: parse(text, name))
-        vertex.done()
-        vertex = self.progress.vertex("[internal] load .dockerignore")
-        patterns, source = self._guard(vertex, lambda: load_ignore(context_dir, dockerfile_path))
-        ignore = self._guard(vertex, lambda: matcher(patterns))
+        df = parse(text, name)
+        patterns, source = load_ignore(context_dir, dockerfile_path)
+        ignore = matcher(patterns)
         self.recorder.ignore, self.recorder.ignore_file = patterns, str(source) if source else None
-        vertex.done()
         bp = plan(df, dict(opts.build_args), opts.target, base_config_lookup=self._lookup, context_ignore=ignore,
                   platform=opts.platform)
         for warning in bp.warnings:
             self.progress.warn(warning)
-        run = _Run(self, bp, SourceTree(context_dir, ignore), opts, text)
+        run = _Run(self, bp, SourceTree(context_dir, ignore), opts)
         with self.store.using_blobs(), run:
             state = run.build_all()
             image = self.store.commit_image(state.image_config(dict(opts.labels)), list(state.layers), tags)
-            memo.announce_export(self.progress, image.id, tags)
-        memo.save(self.dir, key, image.id, self.recorder, self.progress.names[first_vertex:], list(bp.warnings))
+            run.finish(image.id)
+        memo.save(self.dir, key, image.id, self.recorder, run.shown, list(bp.warnings))
         return BuildResult(image, tuple(str(t) for t in tags), run.cached, run.executed, bp.warnings)
-
-    def _guard(self, vertex: Vertex, fn: Callable):  # noqa: ANN202
-        try:
-            return fn()
-        except VesselError as err:
-            vertex.error(err.message)
-            raise
 
     # -- base images ----------------------------------------------------------------------------
 
@@ -130,11 +124,7 @@ class Builder:
         """The image ``ref`` names, bootstrapping busybox and debian:<suite> on first use."""
         if ref not in self._images:
             found = self.store.find(ref)
-            if found is None:
-                vertex = self.progress.vertex(f"[internal] load metadata for {_full(ref)}")
-                found = self._guard(vertex, lambda: self._bootstrap(ref))
-                vertex.done()
-            self._images[ref] = found
+            self._images[ref] = found if found is not None else self._bootstrap(ref)
         image = self._images[ref]
         self.recorder.base(ref, image.id)
         return image
@@ -149,22 +139,14 @@ class Builder:
         return self.store.config_dict(self.image(ref).id)
 
 
-def _full(ref: str) -> str:
-    try:
-        return str(parse_reference(ref))
-    except InvalidArgument:
-        return ref
-
-
 class _Run:
     """One build in progress: stage results, mounted views, temp dirs."""
 
-    def __init__(self, builder: Builder, bp: BuildPlan, context: SourceTree, opts: BuildOptions, text: str) -> None:
+    def __init__(self, builder: Builder, bp: BuildPlan, context: SourceTree, opts: BuildOptions) -> None:
         self.b = builder
         self.bp = bp
         self.context = context
         self.opts = opts
-        self.lines = text.splitlines()
         self.states: dict[int, RootState] = {}
         self.views: dict[str, Path] = {}
         self.stack = contextlib.ExitStack()
@@ -174,6 +156,11 @@ class _Run:
         self.executed = 0
         self.steps = 0
         self._tools: RunTools | None = None
+        # what was shown (the build memo replays it): [{"n", "total", "text", "base", "ids", "notes"}]
+        self.shown: list[dict] = []
+        self.total = sum(1 + len(st.steps) - st.triggers for st in bp.stages)  # Step N/total
+        self.number = 0
+        self.pending: tuple[StepView, dict] | None = None  # the last step: its id is the image's
         self.trees = CopyTrees(context, self.stage_tree, self.image_tree, lambda i: self.states[i].identity,
                                lambda ref: builder.image(ref).id, self.scratch, builder.recorder.query)
         self.epoch = _source_date_epoch(opts.build_args)
@@ -188,6 +175,8 @@ class _Run:
         try:
             self.stack.close()
         finally:
+            if self._tools is not None:
+                self._tools.net.close()  # the network manager, if a bridge RUN made one
             shutil.rmtree(self.work, ignore_errors=True)
             os.close(self._lock_fd)
 
@@ -235,6 +224,7 @@ class _Run:
     def tools(self) -> "RunTools":
         """What RUN steps share, made on the first RUN (Docker's seccomp profile resolved once)."""
         if self._tools is None:
+            from vessel.build.network import BuildNetwork
             from vessel.build.runmounts import MountSources
             from vessel.build.runner import RunTools
             from vessel.oci.defaults import default_seccomp
@@ -242,7 +232,7 @@ class _Run:
             sources = MountSources(self.b.dir / "cache", self.context, self.stage_root, self.image_root,
                                    self.opts.secrets)
             self._tools = RunTools(self.b.runtime, self.b.dir / "runtime", sources, self.opts.network,
-                                   seccomp=default_seccomp())
+                                   seccomp=default_seccomp(), net=BuildNetwork(self.b.root))
         return self._tools
 
     # -- stages and steps -------------------------------------------------------------------------
@@ -266,45 +256,69 @@ class _Run:
                          tuple(image.diff_ids), tuple(cfg.history), cfg.created, cfg.architecture or "amd64",
                          cfg.os or "linux", cfg.variant)
 
-    def label(self, stage: StagePlan, index: int, text: str) -> str:
-        total = len(stage.steps) + 1
-        name = stage.name or (f"stage-{stage.index}" if len(self.bp.stages) > 1 else "")
-        width = len(str(total))
-        return f"[{name + ' ' if name else ''}{index:>{width}}/{total}] {text}"
+    def show_step(self, text: str, base: bool) -> tuple[StepView, dict]:
+        self.number += 1
+        entry = {"n": self.number, "total": self.total, "text": text, "base": base, "ids": [], "notes": []}
+        self.shown.append(entry)
+        return self.b.progress.step(self.number, self.total, text), entry
+
+    def show_done(self, view: StepView, entry: dict, ident: str, last: bool) -> None:
+        """`` ---> id``; for the build's last step it waits for the image ID (``finish``)."""
+        if last:
+            self.pending = (view, entry)
+            return
+        entry["ids"].append(ident)
+        view.done(ident)
+
+    def finish(self, image_id: str) -> None:
+        if self.pending is not None:
+            view, entry = self.pending
+            self.pending = None
+            self.show_done(view, entry, image_id, last=False)
 
     def build_stage(self, stage: StagePlan) -> RootState:
         if stage.platform and stage.platform != self.opts.platform:
             self.b.progress.warn(f"stage {stage.display_name}: platform {stage.platform} is not emulated, "
                                  f"building for {self.opts.platform}")
-        state = self.base_state(stage)
-        if not isinstance(stage.base, int) and stage.base != "scratch":
-            self.b.progress.vertex(self.label(stage, 1, f"FROM {_full(stage.base)}")).cached()
-        for n, step in enumerate(stage.steps, start=2):
-            state = self.step(stage, n, step, state)
+        final = stage is self.bp.target
+        view, entry = self.show_step(stage.original, base=True)
+        try:
+            state = self.base_state(stage)
+        except VesselError as err:
+            view.failed(err.message)
+            raise
+        if isinstance(stage.base, int):
+            base_id = self.states[stage.base].key
+        else:
+            base_id = "" if stage.base == "scratch" else self.b.image(stage.base).id
+        self.show_done(view, entry, base_id, last=final and not stage.steps)
+        if stage.triggers:
+            note = f"# Executing {stage.triggers} build trigger{'s' if stage.triggers > 1 else ''}"
+            entry["notes"].append(note)
+            view.note(note)
+        for n, step in enumerate(stage.steps):
+            if n >= stage.triggers:
+                view, entry = self.show_step(step.original, base=False)
+            state = self.step(step, state, view)
+            self.show_done(view, entry, state.key, last=final and n == len(stage.steps) - 1)
         return state
 
-    def step(self, stage: StagePlan, n: int, step: Step, state: RootState) -> RootState:
-        vertex = self.b.progress.vertex(self.label(stage, n, step.original)) if step.creates_layer else None
+    def step(self, step: Step, state: RootState, view: StepView) -> RootState:
         try:
             content = self.content(step)
             key = step_key(state.key, step.cache_key_material(), content)
             record = None if self.opts.no_cache else self.valid_record(key, state)
             if record is not None:
                 self.cached += 1
-                if vertex is not None:
-                    vertex.cached()
+                view.cached()
                 return state.advance(step, key, record.layer, record.created)
             created = format_time(self.b.clock())
-            layer = self.execute(step, state, vertex) if step.creates_layer else None
+            layer = self.execute(step, state, view) if step.creates_layer else None
         except VesselError as err:
-            if vertex is not None:
-                vertex.error(err.message)
-            self.show_failure(stage, n, step)
+            view.failed(err.message)
             raise _located(step, err) from err
         self.b.cache.put(key, CacheRecord(created, layer))
         self.executed += 1
-        if vertex is not None:
-            vertex.done()
         return state.advance(step, key, layer, created)
 
     def content(self, step: Step) -> str:
@@ -340,8 +354,8 @@ class _Run:
             return None
         return record
 
-    def execute(self, step: Step, state: RootState, vertex: Vertex | None) -> LayerRef | None:
-        from vessel.build.runner import run_step
+    def execute(self, step: Step, state: RootState, view: StepView) -> LayerRef | None:
+        from vessel.build.runner import new_container_id, run_step
         from vessel.build.workspace import StepRoot, commit_layer
 
         lowers = self.lowers(state)
@@ -349,8 +363,10 @@ class _Run:
         try:
             with root:
                 if isinstance(step, RunStep):
-                    output = vertex.output if vertex is not None else (lambda data: None)
-                    run_step(step, root, self.tools, root.base / "run", output)
+                    cid = new_container_id()
+                    view.running(cid)
+                    run_step(step, root, self.tools, root.base / "run", view.output, container_id=cid)
+                    view.removed(cid)
                 elif isinstance(step, CopyStep):
                     copy_step(step, root.merged, self.trees, int(self.b.clock() * 1e9))
                 elif isinstance(step, WorkdirStep):
@@ -358,19 +374,6 @@ class _Run:
             return commit_layer(self.b.store, root.upper, state.chain, lowers, mtime=self.epoch)
         finally:
             root.cleanup()
-
-    def show_failure(self, stage: StagePlan, n: int, step: Step) -> None:
-        """BuildKit's excerpt of the Dockerfile around the failing instruction."""
-        first, last = step.loc.line, step.loc.end_line or step.loc.line
-        self.b.progress.emit("------")
-        self.b.progress.emit(f" > {self.label(stage, n, step.original)}:")
-        self.b.progress.emit("------")
-        self.b.progress.emit(f"{step.loc.file}:{first}" + (f"-{last}" if last != first else ""))
-        self.b.progress.emit("--------------------")
-        for number in range(max(1, first - 2), min(len(self.lines), last) + 1):
-            mark = ">>>" if first <= number <= last else "   "
-            self.b.progress.emit(f"{number:>4} | {mark} {self.lines[number - 1]}")
-        self.b.progress.emit("--------------------")
 
 
 def _located(step: Step, err: VesselError) -> VesselError:

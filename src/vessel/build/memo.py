@@ -9,13 +9,15 @@ target, labels, platform):
 * every read of the build context that went into a cache key: each COPY/ADD's
   (sources, --parents, --exclude) and each ``RUN --mount=type=bind`` source,
   with the digest ``context.sources_digest`` gave;
-* the image ID, the progress vertices and the warnings.
+* the image ID, the steps as they were shown (``Step N/M : text`` and the
+  ids after them) and the warnings.
 
 ``replay`` checks all of it again (the references still name the same
 images, the patterns are the same, every digest recomputes to the same value,
 the image is still in the store).  Then every step would have had the same
 cache key as last time, so the layer cache would give back the same image:
-the memo tags it directly.  Any difference, or any error, is a miss and the
+the memo tags it directly and shows every step as `` ---> Using cache``.
+Any difference, or any error, is a miss and the
 normal path runs.  This module imports neither the parser nor the planner,
 which is most of a fully cached rebuild's time.
 """
@@ -39,7 +41,7 @@ if TYPE_CHECKING:
     from vessel.build.progress import Progress
     from vessel.image.store import Image, Store
 
-VERSION = "vessel-build-memo-v1"
+VERSION = "vessel-build-memo-v2"
 
 
 def memo_key(text: str, name: str, context_dir: Path, dockerfile_path: Path | None, build_args: Mapping[str, str],
@@ -70,10 +72,10 @@ class Recorder:
             self.queries.append(entry)
 
 
-def save(build_dir: Path, key: str, image_id: str, rec: Recorder, vertices: list[str], warnings: list[str]) -> None:
-    vertices = [v for v in vertices if not v.startswith(("[internal] load metadata", "exporting"))]
+def save(build_dir: Path, key: str, image_id: str, rec: Recorder, steps: list[dict], warnings: list[str]) -> None:
+    """``steps``: what the executor showed, ``{"n", "total", "text", "base", "ids", "notes"}`` each."""
     body = {"version": VERSION, "image": image_id, "bases": rec.bases, "ignore": rec.ignore,
-            "ignoreFile": rec.ignore_file, "queries": rec.queries, "vertices": vertices, "warnings": warnings}
+            "ignoreFile": rec.ignore_file, "queries": rec.queries, "steps": steps, "warnings": warnings}
     directory = build_dir / "memo"
     directory.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".memo-")
@@ -122,9 +124,16 @@ def still_valid(store: "Store", body: dict, context_dir: Path, dockerfile_path: 
         return None  # whatever went wrong, the normal path decides (and reports it)
 
 
+@dataclass(frozen=True)
+class Replayed:
+    image: "Image"
+    cached: int  # steps shown as cached (every one but the FROMs)
+    warnings: tuple[str, ...]
+
+
 def replay(store: "Store", build_dir: Path, key: str, context_dir: Path, dockerfile_path: Path | None,
-           tags: list, progress: "Progress") -> "Image | None":
-    """Tag and announce the recorded image when the memo still holds; None on a miss (nothing done)."""
+           tags: list, progress: "Progress") -> Replayed | None:
+    """Tag and show the recorded image when the memo still holds; None on a miss (nothing done)."""
     body = _load(build_dir, key)
     if body is None:
         return None
@@ -133,22 +142,24 @@ def replay(store: "Store", build_dir: Path, key: str, context_dir: Path, dockerf
         return None
     for tag in tags:
         store.tag(image.id, str(tag))
-    for name in body.get("vertices", []):
-        vertex = progress.vertex(name)
-        if name.startswith("[internal]"):
-            vertex.done()
-        else:
-            vertex.cached()
-    for warning in body.get("warnings", []):
+    warnings = tuple(str(w) for w in body.get("warnings", []))
+    for warning in warnings:
         progress.warn(warning)
-    announce_export(progress, image.id, tags)
-    return image
+    return Replayed(image, show_steps(progress, body.get("steps", [])), warnings)
 
 
-def announce_export(progress: "Progress", image_id: str, tags: list) -> None:
-    vertex = progress.vertex("exporting to image")
-    vertex.log("exporting layers done")
-    vertex.log(f"writing image {image_id} done")
-    for tag in tags:
-        vertex.log(f"naming to {tag} done")
-    vertex.done()
+def show_steps(progress: "Progress", steps: list[dict]) -> int:
+    """Show recorded steps as a fully cached build shows them; how many were cached."""
+    cached = 0
+    for entry in steps:
+        view = progress.step(entry["n"], entry["total"], entry["text"])
+        ids = list(entry["ids"])
+        if entry["base"] and ids:
+            view.done(ids.pop(0))
+        for note in entry.get("notes", []):
+            view.note(note)
+        for ident in ids:
+            view.cached()
+            view.done(ident)
+            cached += 1
+    return cached

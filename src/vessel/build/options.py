@@ -1,7 +1,8 @@
 """What a build is asked for and what it gives back (light: no parser, planner or runtime imports).
 
 ``BuildOptions`` holds docker build's flags, ``BuildResult`` the image and what
-was cached, ``parse_tags`` checks ``-t`` values before any work starts.
+was cached, ``parse_tags`` and ``check_network`` check ``-t`` and ``--network``
+values before any work starts.
 """
 
 from __future__ import annotations
@@ -14,6 +15,17 @@ from vessel.image.reference import Reference, parse_reference
 
 if TYPE_CHECKING:
     from vessel.image.store import Image
+
+
+NETWORKS = ("default", "bridge", "host", "none")  # --network: default and bridge are the default bridge
+
+
+def check_network(network: str) -> str:
+    """The build's ``--network``, checked before any work starts."""
+    if network not in NETWORKS:
+        raise InvalidArgument(f"unsupported network mode {network!r}", value=network,
+                              hint="use default (the bridge), bridge, host or none")
+    return network
 
 
 @dataclass(frozen=True, slots=True)

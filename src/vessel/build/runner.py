@@ -1,9 +1,13 @@
 """RUN steps: the command in a container of the step's root filesystem, run by ``vessel-runtime``.
 
-    run_step(step, root, tools, work, output)     # raises RunFailed on a non-zero exit
+    cid = new_container_id()
+    run_step(step, root, tools, work, output, container_id=cid)     # raises RunFailed on a non-zero exit
 
 The step's overlay (``workspace.StepRoot``) is the container's root; the
 bundle (config.json, hosts, resolv.conf, heredoc scripts) lives in ``work``.
+The container's network (``network.py``): an endpoint on the default bridge
+for the duration of the step (released however the step ends), the host's,
+or none.
 ``vessel-runtime run`` creates, starts, waits and deletes the container; its
 output (stdout and stderr together, as docker shows them) is streamed to
 ``output``.  Mount points the runtime had to create in the root (``/proc``,
@@ -18,19 +22,20 @@ import contextlib
 import json
 import os
 import posixpath
+import secrets
 import stat
 import subprocess
-import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
+from vessel.build.network import BuildNetwork, SandboxNet, network_for
 from vessel.build.runmounts import MountPreparer, MountSources
-from vessel.build.runspec import Sandbox, bind, hosts_file, sandbox_spec
+from vessel.build.runspec import Sandbox, bind, sandbox_spec
 from vessel.build.steps import RunStep
 from vessel.build.users import user_in_root
 from vessel.build.workspace import StepRoot
-from vessel.errors import InvalidArgument, Unsupported, VesselError
+from vessel.errors import Unsupported, VesselError
 from vessel.oci.spec import Seccomp
 from vessel.runtime.paths import secure_join
 
@@ -38,12 +43,16 @@ KILL_GRACE = 10.0
 
 
 class RunFailed(VesselError):
-    """A RUN command exited non-zero; the message is BuildKit's."""
+    """A RUN command exited non-zero; the message is the classic builder's."""
 
     def __init__(self, argv: Sequence[str], code: int) -> None:
-        shown = json.dumps(" ".join(argv), ensure_ascii=False)
-        super().__init__(f"process {shown} did not complete successfully: exit code: {code}", exit_code_of=code)
+        super().__init__(f"The command '{' '.join(argv)}' returned a non-zero code: {code}", exit_code_of=code)
         self.code = code
+
+
+def new_container_id() -> str:
+    """A RUN container's id: 64 hex digits, as docker's (``Running in`` shows the first 12)."""
+    return secrets.token_hex(32)
 
 
 @dataclass
@@ -55,16 +64,8 @@ class RunTools:
     sources: MountSources
     network: str = "default"  # the build's --network
     seccomp: Seccomp | None = None
-    resolv_conf: Path = Path("/etc/resolv.conf")
+    net: BuildNetwork = field(default_factory=lambda: BuildNetwork(None))  # give it the root for bridge RUNs
     cgroup_parent: str = "/vessel-build"
-
-
-def network_for(step_network: str, build_network: str) -> str:
-    """RUN --network wins over the build's --network (pure)."""
-    network = step_network if step_network not in ("", "default") else build_network
-    if network not in ("default", "host", "none"):
-        raise InvalidArgument(f"unsupported network mode {network!r}", hint="use default, host or none")
-    return network
 
 
 @dataclass
@@ -132,22 +133,24 @@ def _has_xattr(path: Path, name: str) -> bool:
     return True
 
 
-def run_step(step: RunStep, root: StepRoot, tools: RunTools, work: Path, output: Callable[[bytes], None]) -> None:
+def run_step(step: RunStep, root: StepRoot, tools: RunTools, work: Path, output: Callable[[bytes], None], *,
+             container_id: str | None = None) -> None:
     """Run ``step`` in ``root.merged``; its changes stay in ``root.upper``."""
     if step.security == "insecure":
         raise Unsupported("RUN --security=insecure is not allowed", hint="vessel build has no insecure entitlement")
-    network = network_for(step.network, tools.network)
+    mode = network_for(step.network, tools.network)
     user = user_in_root(step.user, root.merged)
+    cid = container_id or new_container_id()
     work.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
         prepared = MountPreparer(tools.sources, work, stack).prepare(step.mounts)
-        mounts = [*_etc_mounts(work, tools.resolv_conf), *_pipe_mounts(step, work), *prepared.mounts]
         _make_cwd(root.merged, step.workdir)
+        net = stack.enter_context(tools.net.setup(mode, cid))
+        mounts = [*_etc_mounts(work, net), *_pipe_mounts(step, work), *prepared.mounts]
         stubs = MountStubs.find(root.merged, ["/proc", "/sys", "/dev", *(m.destination for m in mounts)])
-        cid = "build-" + uuid.uuid4().hex[:16]
         box = Sandbox(argv=step.argv, env=(*step.env, *step.proxy_env, *prepared.env), cwd=step.workdir or "/",
                       uid=user.uid, gid=user.gid, additional_gids=user.additional_gids, home=user.home,
-                      network="none" if network == "none" else "host", extra_mounts=tuple(mounts),
+                      network=net.mode, netns_path=net.netns_path, extra_mounts=tuple(mounts),
                       seccomp=tools.seccomp, rootfs=str(root.merged), cgroups_path=f"{tools.cgroup_parent}/{cid}")
         bundle = work / "bundle"
         bundle.mkdir(exist_ok=True)
@@ -161,15 +164,11 @@ def run_step(step: RunStep, root: StepRoot, tools: RunTools, work: Path, output:
         raise RunFailed(step.argv, code)
 
 
-def _etc_mounts(work: Path, resolv_conf: Path) -> list:
+def _etc_mounts(work: Path, net: SandboxNet) -> list:
     etc = work / "etc"
     etc.mkdir(exist_ok=True)
-    (etc / "hosts").write_text(hosts_file())
-    try:
-        resolv = resolv_conf.read_text()
-    except OSError:
-        resolv = ""
-    (etc / "resolv.conf").write_text(resolv)
+    (etc / "hosts").write_text(net.hosts)
+    (etc / "resolv.conf").write_text(net.resolv_conf)
     return [bind(str(etc / "resolv.conf"), "/etc/resolv.conf", readonly=False),
             bind(str(etc / "hosts"), "/etc/hosts", readonly=False)]
 

@@ -2,13 +2,13 @@
 
 A RUN step runs like ``docker build`` runs it: Docker's default capabilities,
 seccomp profile, masked and read-only paths and mounts, its own pid, ipc, uts
-and mount namespaces, hostname ``buildkitsandbox``.  Networking:
+and mount namespaces, hostname ``buildkitsandbox``.  Networking
+(``network.py`` decides and sets it up):
 
-* ``default`` and ``host``: the builder's network namespace (so ``apt-get``
-  reaches the mirror). vessel has no bridge network for builds yet, so
-  ``default`` means host networking here; BuildKit's default is a sandbox
-  network with outbound access, which behaves the same for package downloads.
-* ``none``: a new, empty network namespace (only a loopback device, down).
+* ``bridge``: the namespace at ``netns_path``, which the builder made and
+  attached to the default bridge before the run;
+* ``host``: the builder's network namespace;
+* ``none``: a new, empty network namespace made by the runtime.
 
 The caller adds the files and RUN mounts (``extra_mounts``) and the host
 directories the container needs (resolv.conf, hosts).
@@ -24,7 +24,7 @@ from vessel.oci.spec import Capabilities, Linux, Mount, Namespace, Process, Root
 
 HOSTNAME = "buildkitsandbox"
 OCI_VERSION = "1.0.2"
-NETWORK_MODES = ("default", "host", "none")
+NETWORK_MODES = ("bridge", "host", "none")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +38,8 @@ class Sandbox:
     gid: int = 0
     additional_gids: tuple[int, ...] = ()
     home: str = "/root"
-    network: str = "default"
+    network: str = "host"
+    netns_path: str | None = None  # bridge: the network namespace to join
     extra_mounts: tuple[Mount, ...] = ()
     cgroups_path: str | None = None
     hostname: str = HOSTNAME
@@ -59,17 +60,19 @@ def sandbox_spec(box: Sandbox) -> Spec:
     """The spec ``vessel-runtime run`` gets for one RUN step."""
     if box.network not in NETWORK_MODES:
         raise ValueError(f"unknown network mode {box.network!r}")
+    if (box.network == "bridge") != (box.netns_path is not None):
+        raise ValueError("a bridge network needs the namespace to join, and only it")
     caps = list(DEFAULT_CAPS)
     process = Process(
         args=list(box.argv), cwd=box.cwd or "/", env=process_env(box.env, box.home), terminal=False,
         user=User(uid=box.uid, gid=box.gid, additional_gids=list(box.additional_gids)),
         capabilities=Capabilities(bounding=list(caps), effective=list(caps), permitted=list(caps)),
     )
-    kinds = ["pid", "ipc", "uts", "mount"]
-    if box.network == "none":
-        kinds.append("network")
+    namespaces = [Namespace(type=k) for k in ("pid", "ipc", "uts", "mount")]
+    if box.network != "host":
+        namespaces.append(Namespace(type="network", path=box.netns_path))
     linux = Linux(
-        namespaces=[Namespace(type=k) for k in kinds],
+        namespaces=namespaces,
         resources=Resources(devices=[DeviceRule(allow=False, access="rwm")]),
         cgroups_path=box.cgroups_path, seccomp=box.seccomp,
         masked_paths=list(MASKED_PATHS), readonly_paths=list(READONLY_PATHS),

@@ -3,7 +3,10 @@
 Thin: read the Dockerfile (a file, or stdin with ``-f -``), turn flags into
 ``BuildOptions``, run ``vessel.build.executor.Builder`` in a private mount
 namespace (the step overlays never show on the host and vanish with the
-process), print the image ID with ``-q``.
+process).  Output on stdout: the classic builder's lines (``--progress
+plain``, or ``auto`` when stdout is no terminal) or a live display
+(``tty``, or ``auto`` on a terminal), then ``Successfully built/tagged``;
+with ``-q`` only the image ID.  Errors go to stderr (``Error: ...``, exit 1).
 """
 
 from __future__ import annotations
@@ -119,17 +122,23 @@ def _build(args: argparse.Namespace) -> int:
     store = make_store(args)
     progress = make_progress(args.progress, args.quiet)
     context = Path(args.context)
-    image = None
-    if not opts.no_cache and context.is_dir():  # unchanged inputs: no parser, planner or mounts needed
-        key = memo.memo_key(text, name, context, path, opts.build_args, opts.target, opts.labels, opts.platform)
-        image = memo.replay(store, Path(args.root) / "build", key, context, path, tags, progress)
-    if image is None:
-        from vessel.build.executor import Builder
-        from vessel.build.workspace import private_mount_namespace
+    try:
+        image = None
+        if not opts.no_cache and context.is_dir():  # unchanged inputs: no parser, planner or mounts needed
+            key = memo.memo_key(text, name, context, path, opts.build_args, opts.target, opts.labels,
+                                opts.platform)
+            hit = memo.replay(store, Path(args.root) / "build", key, context, path, tags, progress)
+            image = hit.image if hit is not None else None
+        if image is None:
+            from vessel.build.executor import Builder
+            from vessel.build.workspace import private_mount_namespace
 
-        private_mount_namespace()
-        builder = Builder(store, Path(args.root), progress)
-        image = builder.build(text, name, context, opts, dockerfile_path=path, use_memo=False).image
+            private_mount_namespace()
+            builder = Builder(store, Path(args.root), progress)
+            image = builder.build(text, name, context, opts, dockerfile_path=path, use_memo=False).image
+        progress.built(image.id, tags)
+    finally:
+        progress.close()
     if args.quiet:
         print(image.id)
     return 0
@@ -165,9 +174,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--target", help="build this stage (and what it needs) only")
     p.add_argument("--no-cache", action="store_true", help="do not use the layer cache")
     p.add_argument("--label", action="append", default=[], metavar="K=V", help="add a label to the image")
-    p.add_argument("--network", choices=("default", "host", "none"), default="default",
-                   help="network for RUN steps (default: the host's network, for now)")
-    p.add_argument("--progress", choices=("auto", "plain", "tty"), default="auto", help="output format")
+    p.add_argument("--network", choices=("default", "bridge", "host", "none"), default="default",
+                   help="network for RUN steps: the default bridge (default, bridge), the host's, or none")
+    p.add_argument("--progress", choices=("auto", "plain", "tty"), default="auto",
+                   help="plain: the classic builder's lines; tty: a live display; auto: tty on a terminal")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the image ID")
     p.add_argument("--secret", action="append", default=[], metavar="id=ID,src=FILE",
                    help="a secret for RUN --mount=type=secret")

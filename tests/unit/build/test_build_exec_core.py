@@ -1,8 +1,7 @@
-"""Cache keys and records, the stage state, the RUN container spec, mount stubs, progress and CLI flags."""
+"""Cache keys and records, the stage state, the RUN container spec, mount stubs and CLI flags."""
 
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 
@@ -12,8 +11,7 @@ from vessel.build import parse, plan
 from vessel.build.cache import CacheRecord, LayerCache, LayerRef, base_key, step_key
 from vessel.build.config import ImageConfig as BuildConfig
 from vessel.build.executor import BuildError, parse_tags
-from vessel.build.progress import PlainProgress, QuietProgress, RecordingProgress, make_progress
-from vessel.build.runner import MountStubs, RunFailed, network_for
+from vessel.build.runner import MountStubs, RunFailed
 from vessel.build.runspec import Sandbox, bind, hosts_file, process_env, sandbox_spec
 from vessel.build.state import RootState
 from vessel.cli.build import build_args, labels, read_dockerfile, secrets
@@ -75,29 +73,18 @@ def test_parse_tags_and_build_error() -> None:
         "docker.io/library/app:1", "localhost:5000/x:latest"]
     with pytest.raises(InvalidArgument, match="invalid tag 'Bad:Tag'"):
         parse_tags(("Bad:Tag",))
-    err = BuildError("Dockerfile:3", 'process "/bin/sh -c false" did not complete successfully: exit code: 1')
-    assert str(err) == 'Dockerfile:3: process "/bin/sh -c false" did not complete successfully: exit code: 1'
+    err = BuildError("Dockerfile:3", "The command '/bin/sh -c false' returned a non-zero code: 1")
+    assert str(err) == "Dockerfile:3: The command '/bin/sh -c false' returned a non-zero code: 1"
     assert err.cli_exit_code == 1
 
 
 # -- RUN -------------------------------------------------------------------------------------------
 
-def test_run_failed_message_is_buildkits() -> None:
-    assert RunFailed(["/bin/sh", "-c", "false"], 1).message == (
-        'process "/bin/sh -c false" did not complete successfully: exit code: 1')
-    assert '\\n' in RunFailed(["/bin/sh", "-c", "a\nb"], 2).message
-
-
-@pytest.mark.parametrize(("step", "build", "expected"), [("default", "default", "default"),
-                                                          ("default", "none", "none"),
-                                                          ("none", "host", "none"), ("host", "none", "host")])
-def test_network_for(step: str, build: str, expected: str) -> None:
-    assert network_for(step, build) == expected
-
-
-def test_network_for_rejects_unknown_modes() -> None:
-    with pytest.raises(InvalidArgument):
-        network_for("default", "bridge")
+def test_run_failed_message_is_the_classic_builders() -> None:
+    failed = RunFailed(["/bin/sh", "-c", "false"], 1)
+    assert failed.message == "The command '/bin/sh -c false' returned a non-zero code: 1"
+    assert failed.code == 1
+    assert RunFailed(["make", "all"], 2).message == "The command 'make all' returned a non-zero code: 2"
 
 
 def test_sandbox_spec() -> None:
@@ -148,43 +135,6 @@ def test_mount_stubs_keep_what_the_command_changed(tmp_path: Path) -> None:
     (upper / "etc" / "hosts").write_text("written through the mount? no: a real file with content")
     stubs.remove(upper)
     assert (upper / "etc" / "hosts").exists() and (upper / "etc").is_dir()
-
-
-# -- progress --------------------------------------------------------------------------------------
-
-def test_plain_progress_lines() -> None:
-    now = [10.0]
-    out = io.StringIO()
-    progress = PlainProgress(out, clock=lambda: now[0])
-    v = progress.vertex("[build 2/4] RUN make")
-    now[0] = 10.25
-    v.output(b"cc -c a.c\ncc -o app")
-    now[0] = 10.5
-    v.output(b" a.o\n")
-    v.done()
-    c = progress.vertex("[build 3/4] COPY a /b")
-    c.cached()
-    c.done()  # a finished vertex prints nothing more
-    e = progress.vertex("[build 4/4] RUN false")
-    e.output(b"partial")
-    e.error("process \"/bin/sh -c false\" did not complete successfully: exit code: 1")
-    assert out.getvalue().splitlines() == [
-        "#1 [build 2/4] RUN make", "#1 0.250 cc -c a.c", "#1 0.500 cc -o app a.o", "#1 DONE 0.5s", "",
-        "#2 [build 3/4] COPY a /b", "#2 CACHED", "",
-        "#3 [build 4/4] RUN false", "#3 0.000 partial",
-        '#3 ERROR: process "/bin/sh -c false" did not complete successfully: exit code: 1', ""]
-
-
-def test_make_progress() -> None:
-    assert isinstance(make_progress("plain", True), QuietProgress)
-    assert isinstance(make_progress("tty", False), PlainProgress)
-    with pytest.raises(ValueError):
-        make_progress("fancy", False)
-    rec = RecordingProgress(clock=lambda: 0.0)
-    rec.warn("[Warning] One or more build-args [X] were not consumed")
-    rec.warn("stage x: platform linux/arm64 is not emulated")
-    assert rec.lines == ["[Warning] One or more build-args [X] were not consumed",
-                         "WARNING: stage x: platform linux/arm64 is not emulated"]
 
 
 # -- CLI flags -------------------------------------------------------------------------------------

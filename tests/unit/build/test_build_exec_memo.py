@@ -63,25 +63,30 @@ def recorded(tmp_path: Path):
     rec.query(["src"], False, [], sources_digest(tree, ["src"]))  # recorded once
     rec.base("busybox", "sha256:bb")
     k = key(ctx)
-    memo.save(build_dir, k, "sha256:final", rec, ["[internal] load build definition from Dockerfile",
-                                                  "[internal] load metadata for docker.io/library/busybox:latest",
-                                                  "[1/2] FROM docker.io/library/busybox:latest", "[2/2] COPY src /s",
-                                                  "exporting to image"], ["[Warning] x"])
+    steps = [{"n": 1, "total": 3, "text": "FROM busybox", "base": True, "ids": ["sha256:bb" + "0" * 62],
+              "notes": []},
+             {"n": 2, "total": 3, "text": "FROM parent:1", "base": True,
+              "ids": ["sha256:" + "1" * 64, "sha256:" + "2" * 64], "notes": ["# Executing 1 build trigger"]},
+             {"n": 3, "total": 3, "text": "COPY src /s", "base": False, "ids": ["sha256:final"], "notes": []}]
+    memo.save(build_dir, k, "sha256:final", rec, steps, ["[Warning] x"])
     store = FakeStore({"busybox": "sha256:bb", "final-tag": "sha256:final"})
     return ctx, build_dir, k, store, rec
 
 
-def test_replay_tags_and_announces(recorded) -> None:
+def test_replay_tags_and_shows_every_step_cached(recorded) -> None:
     ctx, build_dir, k, store, rec = recorded
     assert len(rec.queries) == 1
     progress = RecordingProgress(clock=lambda: 0.0)
-    image = memo.replay(store, build_dir, k, ctx, ctx / "Dockerfile", ["docker.io/library/app:1"], progress)
-    assert image is not None and image.id == "sha256:final"
+    hit = memo.replay(store, build_dir, k, ctx, ctx / "Dockerfile", ["docker.io/library/app:1"], progress)
+    assert hit is not None and hit.image.id == "sha256:final"
+    assert hit.cached == 2 and hit.warnings == ("[Warning] x",)  # the trigger and the COPY; FROMs are not cached
     assert store.tagged == [("sha256:final", "docker.io/library/app:1")]
-    assert progress.names == ["[internal] load build definition from Dockerfile",
-                              "[1/2] FROM docker.io/library/busybox:latest", "[2/2] COPY src /s", "exporting to image"]
-    assert "#3 CACHED" in progress.lines and "[Warning] x" in progress.lines
-    assert "#4 writing image sha256:final done" in progress.lines
+    assert progress.lines == [
+        "[Warning] x",
+        "Step 1/3 : FROM busybox", " ---> bb0000000000",
+        "Step 2/3 : FROM parent:1", " ---> 111111111111", "# Executing 1 build trigger",
+        " ---> Using cache", " ---> 222222222222",
+        "Step 3/3 : COPY src /s", " ---> Using cache", " ---> final"]
 
 
 @pytest.mark.parametrize("change", ["content", "new-file", "ignore", "base", "image-gone", "mode", "no-memo"])
