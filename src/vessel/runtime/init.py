@@ -72,6 +72,7 @@ def run(chan: Channel, spec: Spec, ctx: InitContext) -> None:
 
 
 def _setup(chan: Channel, spec: Spec, ctx: InitContext) -> tuple[str, int]:
+    preload(spec)  # while the runtime moves us into our cgroups and runs its hooks
     chan.expect("go")
     if ctx.new_cgroupns:
         L.unshare(L.CLONE_NEWCGROUP)
@@ -86,7 +87,6 @@ def _setup(chan: Channel, spec: Spec, ctx: InitContext) -> tuple[str, int]:
 
         console = console_mod.connect(ctx.console_socket)
     fifo_fd = ctx.fifo_fd if ctx.fifo_fd >= 0 else os.open(ctx.fifo, os.O_PATH | os.O_CLOEXEC)
-    preload(spec)
     rctx = rootfs.RootfsContext(ctx.cgroup_dirs, ctx.new_cgroupns, ctx.cgroup_v2_only, ctx.userns)
     rootfs.prepare(spec, ctx.rootfs, rctx)
     fork_hooks_in_place("createContainer", hook_list(spec.hooks, "create_container"), ctx.state)
