@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""`vessel run --rm busybox true` vs `podman run --rm --network none` vs crun on a bare bundle.
+"""`vessel run --rm busybox true` vs `podman run --rm --network none` (runc: crun refuses this hybrid host) vs crun on a bare bundle.
 
 Medians side by side in one run; podman uses the two --ulimit flags this host
 needs (it lacks CAP_SYS_RESOURCE); crun runs in a private mount namespace with
@@ -74,7 +74,7 @@ def main() -> int:
             with tarfile.open(tar, "w") as tf:
                 tf.add(bundle / "rootfs", arcname=".")
             subprocess.run(["podman", "import", str(tar), "localhost/bench-busybox:latest"], check=True, capture_output=True)
-            results["podman run --rm"] = timed(["podman", "run", "--rm", "--network", "none", *PODMAN_ULIMITS,
+            results["podman run --rm"] = timed(["podman", "--runtime", "runc", "run", "--rm", "--network", "none", *PODMAN_ULIMITS,
                                                 "localhost/bench-busybox", "true"], max(5, args.runs // 2))
             subprocess.run(["podman", "rmi", "-f", "localhost/bench-busybox"], capture_output=True)
         print(f"{'what':<22}{'median ms':>12}{'min ms':>10}")

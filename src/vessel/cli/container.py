@@ -508,12 +508,13 @@ def _multi(sub, name, func, help_text, **extra):
     return p
 
 
-def _add_container_commands(sub) -> None:
-    from vessel.engine.flags import add_run_flags
-
+def _add_container_commands(sub, only: str | None = None) -> None:
     for name, func, text in (("run", cmd_run, "create and start a container"), ("create", cmd_create, "create a container")):
         p = sub.add_parser(name, help=text)
-        add_run_flags(p)
+        if only in (None, name):  # docker's ~60 run flags: built only when they will be parsed
+            from vessel.engine.flags import add_run_flags
+
+            add_run_flags(p)
         p.set_defaults(func=func)
     p = _multi(sub, "start", cmd_start, "start stopped containers", **{"-a|--attach": {"action": "store_true"},
                                                                        "-i|--interactive": {"action": "store_true"}})
@@ -607,7 +608,11 @@ def _add_container_commands(sub) -> None:
 
 
 def register(sub) -> None:
-    _add_container_commands(sub)
+    command = getattr(sub, "vessel_command", None)
+    _add_container_commands(sub, command)
+    if command not in (None, "container"):
+        sub.add_parser("container", help="manage containers")
+        return
     group = sub.add_parser("container", help="manage containers")
     gsub = group.add_subparsers(dest="container_command", metavar="COMMAND")
     _add_container_commands(gsub)
