@@ -137,8 +137,13 @@ def _cgroup_dirs_named(name: str) -> list[str]:
     return found
 
 
+def _mounts_mentioning(*paths) -> list[str]:
+    """Mount-table lines about our bundle and state dirs (other tests' roots may be busy meanwhile)."""
+    return [l for l in Path("/proc/self/mountinfo").read_text().splitlines() if any(str(p) in l for p in paths)]
+
+
 def test_delete_leaves_nothing_behind(bundle):
-    mounts_before = Path("/proc/self/mountinfo").read_text().count("\n")
+    mounts_before = _mounts_mentioning(bundle.path, bundle.root)
     bundle.write(make_config(["sleep", "30"]))
     bundle.rt("create", "--bundle", str(bundle.path), bundle.id, check=True)
     assert _cgroup_dirs_named(bundle.id), "no cgroup was created"
@@ -146,7 +151,7 @@ def test_delete_leaves_nothing_behind(bundle):
     bundle.rt("delete", "--force", bundle.id, check=True)
     assert _cgroup_dirs_named(bundle.id) == []
     assert not (bundle.root / bundle.id).exists()
-    assert Path("/proc/self/mountinfo").read_text().count("\n") == mounts_before
+    assert _mounts_mentioning(bundle.path, bundle.root) == mounts_before
 
 
 def test_memory_limit_oom_kills(bundle):
