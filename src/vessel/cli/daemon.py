@@ -150,7 +150,7 @@ def serve(args, hosts: list[Listen]) -> int:
         signal.signal(sig, lambda *_: stop.set())
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     server.start()
-    daemon.start_watcher()
+    daemon.start_background()
     if args.pidfile:
         with open(args.pidfile, "w") as f:
             f.write(f"{os.getpid()}\n")

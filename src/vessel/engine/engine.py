@@ -427,6 +427,8 @@ class Engine:
         except NotFound:
             return
         code = monitor.read_exit(self.exit_dir, cid)
+        if code is None and rec.status in ("created", "running"):
+            return  # conmon wrote the exit file before running us: gone means a newer start took over (restart)
         if rec.is_running() or rec.status == "created":
             rec = self._mark_exited(rec, 255 if code is None else code)
         opts = options_from_json(rec.options)
