@@ -196,24 +196,12 @@ def _auto_remove(ctx, rec) -> None:
 
 
 def pause(req: Request) -> Response:
-    engine = req.ctx.engine
-    rec = _rec(req)
-    if rec.status == "paused":
-        raise Conflict(f"Container {rec.id} is already paused")
-    if rec.status != "running":
-        raise Conflict(f"Container {rec.id} is not running")
-    engine._runtime(rec, "pause", rec.id)
-    req.ctx.events.observe(engine.db.update(rec.id, status="paused"))
+    req.ctx.events.observe(req.ctx.engine.pause(_rec(req).id))
     return no_content()
 
 
 def unpause(req: Request) -> Response:
-    engine = req.ctx.engine
-    rec = _rec(req)
-    if rec.status != "paused":
-        raise Conflict(f"Container {rec.id} is not paused")
-    engine._runtime(rec, "resume", rec.id)
-    req.ctx.events.observe(engine.db.update(rec.id, status="running"))
+    req.ctx.events.observe(req.ctx.engine.unpause(_rec(req).id))
     return no_content()
 
 

@@ -126,7 +126,8 @@ def _now_rfc3339() -> str:
 
 def df(req: Request) -> Response:
     """GET /system/df (`type` may narrow it to container, image, volume, build-cache)."""
-    from vessel.api import ctrinfo, volumes
+    from vessel.api import ctrinfo
+    from vessel.engine.volumes import dir_size
     from vessel.image.inspect import summary
 
     engine = req.ctx.engine
@@ -162,7 +163,7 @@ def df(req: Request) -> Response:
                         used[v["source"]] = used.get(v["source"], 0) + 1
             for vol in engine.volumes.db.volumes():
                 doc = engine.volumes.inspect(vol["name"])
-                doc["UsageData"] = {"Size": volumes.dir_size(engine.volumes.path(vol["name"])),
+                doc["UsageData"] = {"Size": dir_size(engine.volumes.path(vol["name"])),
                                     "RefCount": used.get(vol["name"], 0)}
                 out["Volumes"].append(doc)
     return json_response(out)

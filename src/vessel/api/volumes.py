@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
 from vessel.api import filters as F
 from vessel.api.body import Fields
 from vessel.api.messages import Request, Response, json_response, no_content
+from vessel.engine.volumes import dir_size
 from vessel.errors import Unsupported
 
 VOLUME_FILTERS = ("dangling", "driver", "label", "name")
@@ -22,16 +21,6 @@ def _doc(engine, name: str) -> dict:
     doc["Labels"] = doc.get("Labels") or {}
     return doc
 
-
-def dir_size(path) -> int:
-    total = 0
-    for dirpath, _dirs, files in os.walk(path):
-        for f in files:
-            try:
-                total += os.lstat(os.path.join(dirpath, f)).st_size
-            except OSError:
-                pass
-    return total
 
 
 def create(req: Request) -> Response:

@@ -152,27 +152,11 @@ def cmd_rm(args) -> int:
 
 
 def cmd_pause(args) -> int:
-    def pause(e, r):
-        rec = e.get(r)
-        if rec.status != "running":
-            from vessel.errors import Conflict
-
-            raise Conflict(f"container {rec.name} is not running")
-        e._runtime(rec, "pause", rec.id)
-        e.db.update(rec.id, status="paused")
-    return _each(args, pause)
+    return _each(args, lambda e, r: e.pause(r))
 
 
 def cmd_unpause(args) -> int:
-    def unpause(e, r):
-        rec = e.get(r)
-        if rec.status != "paused":
-            from vessel.errors import Conflict
-
-            raise Conflict(f"container {rec.name} is not paused")
-        e._runtime(rec, "resume", rec.id)
-        e.db.update(rec.id, status="running")
-    return _each(args, unpause)
+    return _each(args, lambda e, r: e.unpause(r))
 
 
 def cmd_wait(args) -> int:

@@ -77,15 +77,7 @@ def cmd_df(args) -> int:
     images = eng.store.images()
     recs = eng.list(all_containers=True)
 
-    def du(path) -> int:
-        total = 0
-        for dirpath, _dirs, files in os.walk(path):
-            for f in files:
-                try:
-                    total += os.lstat(os.path.join(dirpath, f)).st_size
-                except OSError:
-                    pass
-        return total
+    from vessel.engine.volumes import dir_size as du
     img_size = sum(eng.store.image_size(i) for i in images)
     ctr_size = sum(du(eng.cdir(r.id) / "upper") for r in recs)
     vols = eng.volumes.db.volumes()

@@ -356,6 +356,24 @@ class Engine:
             self.wait_exit(rec.id, 10)
         return self.get(rec.id)
 
+    def pause(self, ref: str) -> ContainerRecord:
+        """Freeze every process of a running container (cgroup freezer)."""
+        rec = self.get(ref)
+        if rec.status == "paused":
+            raise Conflict(f"Container {rec.id} is already paused")
+        if rec.status != "running" or rec.isolation == "vm":
+            raise Conflict(f"Container {rec.id} is not running" if rec.status != "running"
+                           else "pausing a VM: use `vessel vm suspend`")
+        self._runtime(rec, "pause", rec.id)
+        return self.db.update(rec.id, status="paused")
+
+    def unpause(self, ref: str) -> ContainerRecord:
+        rec = self.get(ref)
+        if rec.status != "paused":
+            raise Conflict(f"Container {rec.id} is not paused")
+        self._runtime(rec, "resume", rec.id)
+        return self.db.update(rec.id, status="running")
+
     def wait_exit(self, cid: str, timeout: float | None) -> int | None:
         """Wait for the container's exit file; its exit code, or None on timeout."""
         deadline = None if timeout is None else time.monotonic() + timeout

@@ -77,6 +77,18 @@ class Volumes:
                 "Name": name, "Options": None, "Scope": "local"}
 
 
+def dir_size(path) -> int:
+    """Bytes of the files under path (apparent sizes; unreadable entries skipped)."""
+    total = 0
+    for dirpath, _dirs, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, f)).st_size
+            except OSError:
+                pass
+    return total
+
+
 def seed(volume_dir: Path, image_dir: Path) -> None:
     """Copy the image's content at the mount point into a new, empty volume (docker's behaviour)."""
     if not image_dir.is_dir() or any(volume_dir.iterdir()):
