@@ -86,16 +86,25 @@ class Daemon:
         return subprocess.run([VESSEL, "--root", str(self.root), *args], capture_output=True, timeout=120, **kw)
 
 
+def keep_evidence(base: Path, failed: bool) -> None:
+    """A failing module keeps the daemon's log (its path is printed); a passing one leaves nothing."""
+    if failed:
+        print(f"daemon log kept in {base / 'daemon.log'}")
+    else:
+        shutil.rmtree(base, ignore_errors=True)
+
+
 @pytest.fixture(scope="module")
-def daemon():
+def daemon(request):
     base = Path(tempfile.mkdtemp(prefix="vdk-", dir="/tmp"))  # short: unix socket paths have 108 bytes
     d = Daemon(base)
+    failed_before = request.session.testsfailed
     d.start()
     yield d
     d.kill()
     reset = d.vessel("system", "reset", "--force")
+    keep_evidence(base, reset.returncode != 0 or request.session.testsfailed > failed_before)
     assert reset.returncode == 0, reset.stderr
-    print(f"daemon log kept in {d.log}")
 
 
 @pytest.fixture(scope="module")
@@ -148,6 +157,10 @@ def test_run_rm_echo_and_exit_codes(docker):
     assert docker("ps", "-aq", "--filter", "ancestor=busybox", "--filter", "status=exited").stdout == b""
     res = docker("run", "--rm", "no-such-image-here", "true", ok=False)
     assert res.returncode == 125 and b"not in the local store" in res.stderr
+    res = docker("run", "--rm", "--name", "cannot-start", "busybox", "no-such-command", ok=False, timeout=60)
+    assert res.returncode == 127 and b"executable file not found" in res.stderr
+    assert docker("run", "--rm", "busybox", "/etc/passwd", ok=False, timeout=60).returncode == 126
+    assert b"cannot-start" not in docker("ps", "-a", "--format", "{{.Names}}").stdout  # removed, as dockerd does
 
 
 def test_stdin_binary_byte_exact(docker):

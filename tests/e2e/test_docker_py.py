@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import signal
 import socket
 import struct
@@ -50,10 +51,19 @@ def _ping(sock: str) -> bool:
         s.close()
 
 
+def keep_evidence(base: Path, failed: bool) -> None:
+    """A failing module keeps the daemon's log (its path is printed); a passing one leaves nothing."""
+    if failed:
+        print(f"daemon log kept in {base / 'daemon.log'}")
+    else:
+        shutil.rmtree(base, ignore_errors=True)
+
+
 @pytest.fixture(scope="module")
-def client():
+def client(request):
     base = Path(tempfile.mkdtemp(prefix="vdp-", dir="/tmp"))
     root, sock, log_path = base / "root", str(base / "d.sock"), base / "daemon.log"
+    failed_before = request.session.testsfailed
     with open(log_path, "ab") as log:
         proc = subprocess.Popen([VESSEL, "--root", str(root), "daemon", "--host", f"unix://{sock}"], stdout=log,
                                 stderr=log)
@@ -67,8 +77,8 @@ def client():
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
         reset = subprocess.run([VESSEL, "--root", str(root), "system", "reset", "--force"], capture_output=True)
+        keep_evidence(base, reset.returncode != 0 or request.session.testsfailed > failed_before)
         assert reset.returncode == 0, reset.stderr
-        print(f"daemon log kept in {log_path}")
 
 
 @pytest.fixture
@@ -297,3 +307,22 @@ def test_df_and_info(client):
     assert info["OSType"] == "linux" and info["ServerVersion"]
     assert client.ping() is True
     assert client.version()["ApiVersion"] == "1.42"
+
+
+def test_network_connect_before_start_as_compose_does(client):
+    net = client.networks.create("composenet")
+    ctr = client.containers.create("busybox", ["sh", "-c", "ip -4 -o addr show | awk '{print $2}'; sleep 300"])
+    try:
+        net.connect(ctr, aliases=["svc"])
+        ctr.reload()
+        assert set(ctr.attrs["NetworkSettings"]["Networks"]) == {"bridge", "composenet"}
+        ctr.start()
+        wait_until(lambda: b"eth1" in ctr.logs(), what="the second interface")
+        ctr.reload()
+        assert ctr.attrs["NetworkSettings"]["Networks"]["composenet"]["IPAddress"]
+        net.disconnect(ctr)
+        code, out = ctr.exec_run("ip -4 -o addr show")
+        assert code == 0 and b"eth1" not in out
+    finally:
+        ctr.remove(force=True)
+        net.remove()

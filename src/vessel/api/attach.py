@@ -82,30 +82,64 @@ class AttachHub:
 
 
 def start_container(ctx, rec):
-    """Start `rec`, connecting the clients attached before start (see the module doc)."""
-    from vessel.engine import monitor
-
+    """Start `rec`: conmon and the runtime's create, the networks connected while it was stopped, the
+    clients attached before start (see the module doc), then the process."""
     engine = ctx.engine
     pending = ctx.daemon.attaches.take(rec.id)
-    if not pending:
-        return engine.finish_start(engine.start_monitor(rec))
+    if rec.isolation == "vm":  # the micro-VM backend starts in one step: attach once it runs
+        try:
+            rec = engine.start(rec.id)
+        except BaseException as err:
+            for p in pending:
+                p.deliver(None, err)
+            raise
+        for p in pending:
+            _deliver_socket(p, engine, rec)
+        return rec
     delivered = False
     try:
         rec = engine.start_monitor(rec)
-        socks = []
+        connect_extra_networks(engine, rec)
         for p in pending:
-            try:
-                socks.append((p, monitor.attach_socket(engine.socket_dir, rec.id), None))
-            except VesselError as err:
-                socks.append((p, None, err))
-        for p, sock, err in socks:
-            p.deliver(sock, err)
+            _deliver_socket(p, engine, rec)
         delivered = True
         return engine.finish_start(rec)
     except BaseException as err:
         if not delivered:
             for p in pending:
-                p.deliver(None, err)
+                if not p.done:
+                    p.deliver(None, err)
+        raise
+
+
+def _deliver_socket(p: PendingAttach, engine, rec) -> None:
+    from vessel.engine import monitor
+
+    try:
+        p.deliver(monitor.attach_socket(engine.socket_dir, rec.id))
+    except VesselError as err:
+        p.deliver(None, err)
+
+
+EXTRA_NETWORKS = "api_networks"  # rec.extra key: networks connected while the container was stopped
+
+
+def connect_extra_networks(engine, rec) -> None:
+    """Attach the networks `docker network connect` recorded for a stopped container (compose does this
+    between create and start); on failure the created container is undone."""
+    extra = (rec.extra or {}).get(EXTRA_NETWORKS) or {}
+    if not extra:
+        return
+    try:
+        for name, cfg in extra.items():
+            engine.net.attach(rec.id, name, rec.pid, name=rec.name, aliases=tuple(cfg.get("aliases") or ()),
+                              ip=cfg.get("ip"))
+    except BaseException:
+        engine._runtime(rec, "delete", "--force", rec.id, check=False)
+        try:
+            engine.net.release_all(rec.id)
+        except VesselError:
+            pass
         raise
 
 

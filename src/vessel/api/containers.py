@@ -47,7 +47,7 @@ def start(req: Request) -> Response:
         rec = attach.start_container(req.ctx, rec)
     except VesselError:
         if rec.options.get("remove"):  # as dockerd: an AutoRemove container that cannot start is removed
-            _auto_remove(req.ctx, rec)
+            _auto_remove(req.ctx, rec, lock=False)  # no exit command will come; a waiting client holds the lock
         raise
     req.ctx.events.observe(rec)
     return no_content()
@@ -182,11 +182,14 @@ def _poll_removed(engine, exits, cid, client_gone, last):
         generation = exits.wait_change(generation, 0.05)
 
 
-def _auto_remove(ctx, rec) -> None:
+def _auto_remove(ctx, rec, lock: bool = True) -> None:
     """--rm: remove now rather than wait for conmon's exit command (it finds nothing left to do)."""
     engine = ctx.engine
     try:
-        with engine.attach_lock(rec.id, exclusive=True):
+        if lock:
+            with engine.attach_lock(rec.id, exclusive=True):
+                engine.remove(rec.id, force=True, volumes=True)
+        else:
             engine.remove(rec.id, force=True, volumes=True)
     except NotFound:
         pass

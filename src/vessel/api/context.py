@@ -8,7 +8,6 @@ each connection gets its own `Context.engine`, closed with the connection.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -90,12 +89,3 @@ class Context:
                 engine._net.close()
             engine.db.close()
 
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

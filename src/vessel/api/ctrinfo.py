@@ -47,8 +47,9 @@ def networks_of(rec, state) -> dict:
     name = rec.options.get("network") or "bridge"
     if name.startswith("container:"):
         return {}
-    net = state.find_network(name) if state is not None else None
-    return {name: _endpoint_json(None, net.id if net else "")}
+    names = [name, *((rec.extra or {}).get("api_networks") or {})]
+    found = {n: state.find_network(n) if state is not None else None for n in names}
+    return {n: _endpoint_json(None, net.id if net else "") for n, net in found.items()}
 
 
 def ports_of(rec, state) -> list[PortView]:

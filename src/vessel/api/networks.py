@@ -103,41 +103,58 @@ def prune(req: Request) -> Response:
     return json_response({"NetworksDeleted": gone or None})
 
 
-def connect(req: Request) -> Response:
-    body = Fields(req.json_object(required=True), "NetworkConnectRequest")
+def _container_for(req: Request, where: str):
+    body = Fields(req.json_object(required=True), where)
     ref = body.str("Container")
     if not ref:
         raise InvalidArgument("Container is required", field="Container")
+    return body, req.ctx.engine.get(ref)
+
+
+def connect(req: Request) -> Response:
+    """A running container is connected now; a stopped one when it next starts through the daemon."""
+    from vessel.api.attach import EXTRA_NETWORKS
+
+    body, rec = _container_for(req, "NetworkConnectRequest")
     engine = req.ctx.engine
-    rec = engine.get(ref)
     mgr = _mgr(req)
     net = mgr.get(req.params["id"])
-    if not rec.is_running():
-        raise Conflict(f"container {rec.name} is not running: vessel connects running containers only",
-                       hint="start it first, or give --network at create")
-    if rec.options.get("network") in ("host", "none") or str(rec.options.get("network")).startswith("container:"):
-        raise Conflict(f"container {rec.name} uses network mode {rec.options.get('network')}: it cannot be "
-                       "connected to other networks")
+    mode = str(rec.options.get("network") or "bridge")
+    if mode in ("host", "none") or mode.startswith("container:"):
+        raise Conflict(f"container {rec.name} uses network mode {mode}: it cannot be connected to other networks")
     endpoint = body.obj("EndpointConfig")
     ip = endpoint.obj("IPAMConfig").str("IPv4Address") or None
-    mgr.attach(rec.id, net.name, rec.pid, name=rec.name, aliases=tuple(endpoint.strs("Aliases") or ()), ip=ip)
+    aliases = tuple(endpoint.strs("Aliases") or ())
+    if rec.is_running():
+        mgr.attach(rec.id, net.name, rec.pid, name=rec.name, aliases=aliases, ip=ip)
+    else:
+        extra = dict(rec.extra.get(EXTRA_NETWORKS) or {})
+        if net.name in extra or net.name == ("bridge" if mode == "default" else mode):
+            raise Conflict(f"container {rec.name} is already connected to network {net.name}")
+        extra[net.name] = {"aliases": list(aliases), "ip": ip}
+        engine.db.update(rec.id, extra={**rec.extra, EXTRA_NETWORKS: extra})
     req.ctx.events.publish("network", "connect", net.id, {"name": net.name, "type": net.driver,
                                                           "container": rec.id})
     return no_content(200)
 
 
 def disconnect(req: Request) -> Response:
-    body = Fields(req.json_object(required=True), "NetworkDisconnectRequest")
-    ref = body.str("Container")
-    if not ref:
-        raise InvalidArgument("Container is required", field="Container")
-    rec = req.ctx.engine.get(ref)
+    from vessel.api.attach import EXTRA_NETWORKS
+
+    _body, rec = _container_for(req, "NetworkDisconnectRequest")
     mgr = _mgr(req)
     net = mgr.get(req.params["id"])
+    extra = dict(rec.extra.get(EXTRA_NETWORKS) or {})
+    recorded = extra.pop(net.name, None) is not None
+    if recorded:
+        req.ctx.engine.db.update(rec.id, extra={**rec.extra, EXTRA_NETWORKS: extra})
     try:
+        if not rec.is_running():
+            raise NotFound(f"container {rec.id} has no live endpoint")
         mgr.detach(rec.id, net.name)
     except NotFound:
-        raise Conflict(f"container {rec.id} is not connected to network {net.name}") from None
+        if not recorded:
+            raise Conflict(f"container {rec.id} is not connected to network {net.name}") from None
     req.ctx.events.publish("network", "disconnect", net.id, {"name": net.name, "type": net.driver,
                                                              "container": rec.id})
     return no_content(200)

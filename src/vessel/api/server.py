@@ -13,12 +13,16 @@ client that goes away in the middle of a stream ends that stream only.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import select
 import socket
 import ssl
+import struct
+import termios
 import threading
+import time
 import traceback
 from dataclasses import dataclass
 
@@ -35,6 +39,7 @@ IDLE_TIMEOUT = 300.0  # a kept-alive connection waiting for its next request
 IO_TIMEOUT = 60.0  # reading a request, writing a response
 DRAIN_LIMIT = 1 << 20  # unread request body we skip to keep a connection alive
 MAX_CONNECTIONS = 1024
+HEAD_READ_WAIT = 0.2  # at most, before a hijacked stream's first bytes
 LINGER = 2.0  # seconds spent skipping a refused request's remaining body before closing
 LINGER_LIMIT = 64 << 20
 
@@ -68,6 +73,26 @@ def peer_closed(sock: socket.socket) -> bool:
         return True
 
 
+def wait_until_read(sock: socket.socket, timeout: float) -> None:
+    """Give the client the time to read what we sent (the 101 head) before the raw stream follows.
+
+    docker-py reads the head through http.client's buffered reader, then the stream from the raw
+    socket: bytes that arrived with the head would sit in that buffer, lost.  On a unix socket
+    SIOCOUTQ tells what the peer has not read yet; elsewhere this returns at once.
+    """
+    if getattr(sock, "family", None) != socket.AF_UNIX or isinstance(sock, ssl.SSLSocket):
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            unread = struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0"))[0]
+        except OSError:
+            return
+        if unread == 0:
+            return
+        time.sleep(0.001)
+
+
 class ChunkedOut:
     """A file-like object for Writer handlers: the head goes out with the first write."""
 
@@ -79,13 +104,14 @@ class ChunkedOut:
     def start(self) -> None:
         if not self.started:
             self.started = True
-            self.conn.send_head(self.writer.status, self.writer.content_type, self.writer.headers, chunked=True)
+            self.conn.send_head(self.writer.status, self.writer.content_type, self.writer.headers,
+                                chunked=self.conn.framed, close=not self.conn.framed)
 
     def write(self, data) -> int:
         self.start()
         data = bytes(data)
         if data and not self.head_only:
-            self.conn.sock.sendall(chunk(data))
+            self.conn.sock.sendall(self.conn.frame(data))
         self.count += len(data)
         return len(data)
 
@@ -105,6 +131,14 @@ class Connection:
         self.sock = sock
         self.reader = Reader(sock)
         self.head: RequestHead | None = None
+        self.framed = True  # chunked streams (HTTP/1.1); an HTTP/1.0 client gets raw bytes and a close
+
+    def frame(self, data: bytes) -> bytes:
+        return chunk(data) if self.framed else data
+
+    def end_stream(self) -> None:
+        if self.framed:
+            self.sock.sendall(LAST_CHUNK)
 
     # -- writing --------------------------------------------------------------------------------
     def send_head(self, status: int, content_type: str | None, extra: list[tuple[str, str]], *,
@@ -146,7 +180,8 @@ class Connection:
             chunks_close(chunks)
             self.send_mapped_error(err, head_only)
             return True
-        self.send_head(stream.status, stream.content_type, stream.headers, chunked=True)
+        self.send_head(stream.status, stream.content_type, stream.headers, chunked=self.framed,
+                       close=not self.framed)
         try:
             item = first
             while True:
@@ -154,12 +189,12 @@ class Connection:
                     if peer_closed(self.sock):
                         return False
                 elif item and not head_only:
-                    self.sock.sendall(chunk(item))
+                    self.sock.sendall(self.frame(item))
                 item = next(chunks, StopIteration)
                 if item is StopIteration:
                     break
-            self.sock.sendall(LAST_CHUNK)
-            return True
+            self.end_stream()
+            return self.framed
         except OSError:
             return False
         except Exception:  # noqa: BLE001 - the head is out: end the stream early, keep the daemon up
@@ -184,8 +219,8 @@ class Connection:
             self.send_mapped_error(err, head_only)
             return True
         out.start()
-        self.sock.sendall(LAST_CHUNK)
-        return True
+        self.end_stream()
+        return self.framed
 
     def send_mapped_error(self, err: BaseException, head_only: bool) -> None:
         from vessel.api.router import error_response
@@ -206,8 +241,14 @@ class Connection:
                                                       *hijack.headers], reason="UPGRADED")
         else:
             self.send_head(200, hijack.content_type, hijack.headers, close=True)
+        wait_until_read(self.sock, HEAD_READ_WAIT)
         self.sock.settimeout(None)
-        hijack.run(Hijacked(self.sock, self.reader.take_buffer()))
+        try:
+            hijack.run(Hijacked(self.sock, self.reader.take_buffer()))
+        except OSError:
+            pass  # the client went away mid-stream
+        except Exception:  # noqa: BLE001 - the head is out: log it and close this connection only
+            log.error("hijacked stream failed:\n%s", traceback.format_exc())
 
     # -- the request loop -----------------------------------------------------------------------
     def serve(self) -> None:
@@ -262,6 +303,7 @@ class Connection:
                 continued[0] = True
                 self.sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
         body = Body(self.reader, framing, length, on_first_read=send_continue)
+        self.framed = head.version == "HTTP/1.1"
         version, path = split_version(head.path)
         req = Request(head.method, path, negotiate(version), parse_query(head.raw_query), head.headers, body, ctx,
                       upgrade=head.wants_upgrade)
@@ -360,6 +402,8 @@ class Server:
                     sock.close()
                     return
             Connection(self, sock).serve()
+        except Exception:  # noqa: BLE001 - a bug in one connection must not take the daemon down
+            log.error("connection failed:\n%s", traceback.format_exc())
         finally:
             self.slots.release()
 

@@ -213,3 +213,16 @@ def test_a_client_stalling_mid_head_is_dropped_after_the_io_timeout(serve, monke
     c = serve()
     c.sendall(b"GET /echo HTTP/1.1\r\nHost")
     assert c.recv(100) == b""  # the daemon gave up on this request (the idle timeout is far longer)
+
+
+def test_http10_streams_are_raw_and_end_with_the_connection(serve):
+    c = serve()
+    c.sendall(b"GET /stream HTTP/1.0\r\n\r\n")
+    reply = b""
+    while True:
+        data = c.recv(65536)
+        if not data:
+            break
+        reply += data
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert b"Transfer-Encoding" not in head and b"Connection: close" in head and body == b"one\ntwo\n"
