@@ -12,15 +12,9 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import shutil
-import signal
 import socket
-import subprocess
-import sys
-import tempfile
 import threading
 import time
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -28,7 +22,7 @@ from hypothesis import HealthCheck, event, given, settings, strategies as st
 
 pytestmark = [pytest.mark.e2e]
 
-VESSEL = str(Path(sys.executable).with_name("vessel"))
+from support import Daemon
 
 if os.geteuid() != 0:
     pytest.skip("the engine needs root", allow_module_level=True)
@@ -78,48 +72,25 @@ def check(status: int, data: bytes, what: str) -> None:
         assert "message" in json.loads(data), (what, data)
 
 
-def keep_evidence(base: Path, failed: bool) -> None:
-    """A failing module keeps the daemon's log (its path is printed); a passing one leaves nothing."""
-    if failed:
-        print(f"daemon log kept in {base / 'daemon.log'}")
-    else:
-        shutil.rmtree(base, ignore_errors=True)
-
-
 @pytest.fixture(scope="module")
 def api(request):
-    base = Path(tempfile.mkdtemp(prefix="vdf-", dir="/tmp"))
-    root, sock, log_path = base / "root", str(base / "d.sock"), base / "daemon.log"
+    d = Daemon("vdf-")
     failed_before = request.session.testsfailed
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen([VESSEL, "--root", str(root), "daemon", "--host", f"unix://{sock}"], stdout=log,
-                                stderr=log)
-    a = Api(sock)
+    d.start()
+    a = Api(d.sock)
     clean = False
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                if a.alive():
-                    break
-            except OSError:
-                time.sleep(0.05)
-        assert proc.poll() is None, log_path.read_text()[-3000:]
         a.json("POST", "/containers/create?name=fuzz-target", {"Image": "busybox", "Cmd": ["sleep", "600"]})
         a.json("POST", "/containers/fuzz-target/start")
         a.json("POST", "/networks/create", {"Name": "fuzz-net"})
         a.json("POST", "/volumes/create", {"Name": "fuzz-vol"})
         yield a
-        assert proc.poll() is None, "the daemon died during the fuzzing: " + log_path.read_text()[-3000:]
-        errors = [l for l in log_path.read_text().splitlines() if " ERROR " in l]
+        assert d.alive(), "the daemon died during the fuzzing: " + d.log.read_text()[-3000:]
+        errors = [l for l in d.log.read_text().splitlines() if " ERROR " in l]
         assert errors == [], "unexpected exceptions were logged (see the daemon log):\n" + "\n".join(errors[:20])
         clean = True
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(30)
-        reset = subprocess.run([VESSEL, "--root", str(root), "system", "reset", "--force"], capture_output=True)
-        keep_evidence(base, not clean or reset.returncode != 0 or request.session.testsfailed > failed_before)
-        assert reset.returncode == 0, reset.stderr
+        d.finish(not clean or request.session.testsfailed > failed_before)
 
 
 # -- strategies ------------------------------------------------------------------------------------

@@ -18,7 +18,6 @@ import signal
 import socket
 import struct
 import subprocess
-import sys
 import tempfile
 import termios
 import time
@@ -29,7 +28,7 @@ import pytest
 
 pytestmark = [pytest.mark.e2e]
 
-VESSEL = str(Path(sys.executable).with_name("vessel"))
+from support import Daemon, wait_until
 DOCKER = shutil.which("docker") or "/usr/local/bin/docker"
 
 if os.geteuid() != 0:
@@ -38,73 +37,13 @@ if not os.path.exists(DOCKER):
     pytest.skip("the docker CLI is not installed", allow_module_level=True)
 
 
-def wait_until(predicate, timeout: float = 20.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def ping(sock: str) -> bool:
-    s = socket.socket(socket.AF_UNIX)
-    try:
-        s.settimeout(2)
-        s.connect(sock)
-        s.sendall(b"GET /_ping HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n")
-        return s.recv(100).startswith(b"HTTP/1.1 200")
-    except OSError:
-        return False
-    finally:
-        s.close()
-
-
-class Daemon:
-    """`vessel --root R daemon --host unix://S` as a child process."""
-
-    def __init__(self, base: Path) -> None:
-        self.root = base / "root"
-        self.sock = str(base / "d.sock")
-        self.log = base / "daemon.log"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen([VESSEL, "--root", str(self.root), "daemon", "--host", f"unix://{self.sock}",
-                                          "--log-level", "debug"], stdout=log, stderr=log)
-        wait_until(lambda: ping(self.sock) or self.proc.poll() is not None, what="the daemon to answer")
-        assert self.proc.poll() is None, self.log.read_text()[-3000:]
-
-    def kill(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            self.proc.wait(30)
-
-    def vessel(self, *args: str, **kw) -> subprocess.CompletedProcess:
-        return subprocess.run([VESSEL, "--root", str(self.root), *args], capture_output=True, timeout=120, **kw)
-
-
-def keep_evidence(base: Path, failed: bool) -> None:
-    """A failing module keeps the daemon's log (its path is printed); a passing one leaves nothing."""
-    if failed:
-        print(f"daemon log kept in {base / 'daemon.log'}")
-    else:
-        shutil.rmtree(base, ignore_errors=True)
-
-
 @pytest.fixture(scope="module")
 def daemon(request):
-    base = Path(tempfile.mkdtemp(prefix="vdk-", dir="/tmp"))  # short: unix socket paths have 108 bytes
-    d = Daemon(base)
+    d = Daemon("vdk-", "--log-level", "debug")
     failed_before = request.session.testsfailed
     d.start()
     yield d
-    d.kill()
-    reset = d.vessel("system", "reset", "--force")
-    keep_evidence(base, reset.returncode != 0 or request.session.testsfailed > failed_before)
-    assert reset.returncode == 0, reset.stderr
+    d.finish(request.session.testsfailed > failed_before)
 
 
 @pytest.fixture(scope="module")

@@ -5,16 +5,10 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
-import signal
 import socket
 import struct
-import subprocess
-import sys
 import tarfile
-import tempfile
 import time
-from pathlib import Path
 
 import pytest
 
@@ -22,63 +16,23 @@ docker = pytest.importorskip("docker")
 
 pytestmark = [pytest.mark.e2e]
 
-VESSEL = str(Path(sys.executable).with_name("vessel"))
+from support import Daemon, wait_until
 
 if os.geteuid() != 0:
     pytest.skip("the engine needs root", allow_module_level=True)
 
 
-def wait_until(predicate, timeout: float = 20.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def _ping(sock: str) -> bool:
-    s = socket.socket(socket.AF_UNIX)
-    try:
-        s.settimeout(2)
-        s.connect(sock)
-        s.sendall(b"GET /_ping HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n")
-        return s.recv(100).startswith(b"HTTP/1.1 200")
-    except OSError:
-        return False
-    finally:
-        s.close()
-
-
-def keep_evidence(base: Path, failed: bool) -> None:
-    """A failing module keeps the daemon's log (its path is printed); a passing one leaves nothing."""
-    if failed:
-        print(f"daemon log kept in {base / 'daemon.log'}")
-    else:
-        shutil.rmtree(base, ignore_errors=True)
-
-
 @pytest.fixture(scope="module")
 def client(request):
-    base = Path(tempfile.mkdtemp(prefix="vdp-", dir="/tmp"))
-    root, sock, log_path = base / "root", str(base / "d.sock"), base / "daemon.log"
+    d = Daemon("vdp-")
     failed_before = request.session.testsfailed
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen([VESSEL, "--root", str(root), "daemon", "--host", f"unix://{sock}"], stdout=log,
-                                stderr=log)
+    d.start()
     try:
-        wait_until(lambda: _ping(sock) or proc.poll() is not None, what="the daemon")
-        assert proc.poll() is None, log_path.read_text()[-3000:]
-        c = docker.DockerClient(base_url=f"unix://{sock}", version="auto", timeout=120)
+        c = docker.DockerClient(base_url=f"unix://{d.sock}", version="auto", timeout=120)
         yield c
         c.close()
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(30)
-        reset = subprocess.run([VESSEL, "--root", str(root), "system", "reset", "--force"], capture_output=True)
-        keep_evidence(base, reset.returncode != 0 or request.session.testsfailed > failed_before)
-        assert reset.returncode == 0, reset.stderr
+        d.finish(request.session.testsfailed > failed_before)
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import os
 import pty
 import select
 import subprocess
-import sys
 import tarfile
 import time
 from pathlib import Path
@@ -16,7 +15,7 @@ import pytest
 
 pytestmark = [pytest.mark.e2e]
 
-VESSEL = str(Path(sys.executable).with_name("vessel"))
+from support import VESSEL, wait_until  # noqa: E402
 
 if os.geteuid() != 0:
     pytest.skip("the engine needs root", allow_module_level=True)
@@ -35,16 +34,6 @@ class Cli:
 
     def out(self, *args: str, **kw) -> str:
         return self(*args, **kw).stdout.decode()
-
-
-def wait_until(predicate, timeout: float = 15.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture

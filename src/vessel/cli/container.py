@@ -169,29 +169,16 @@ def cmd_wait(args) -> int:
 
 # ---------------------------------------------------------------- ps / inspect / logs
 def _ago(ts: float | None) -> str:
-    if not ts:
-        return ""
-    d = max(0, time.time() - ts)
-    for unit, secs in (("days", 86400), ("hours", 3600), ("minutes", 60)):
-        if d >= secs * (2 if unit != "minutes" else 1):
-            n = int(d // secs)
-            return f"{n} {unit if n != 1 else unit[:-1]}"
-    return f"{int(d)} seconds" if d >= 1 else "Less than a second"
+    from vessel.humanize import human_duration
+
+    return human_duration(max(0.0, time.time() - ts)) if ts else ""
 
 
 def status_text(rec) -> str:
-    text = _status_text(rec)
+    from vessel.humanize import status_text as docker_status
+
+    text = docker_status(rec.status, rec.exit_code, rec.started_at, rec.finished_at, time.time())
     return f"{text} (vm)" if rec.isolation == "vm" else text
-
-
-def _status_text(rec) -> str:
-    if rec.status == "running":
-        return f"Up {_ago(rec.started_at)}"
-    if rec.status == "paused":
-        return f"Up {_ago(rec.started_at)} (Paused)"
-    if rec.status == "exited":
-        return f"Exited ({rec.exit_code}) {_ago(rec.finished_at)} ago"
-    return rec.status.capitalize()
 
 
 def _filter(rec, filters: list[str]) -> bool:
@@ -492,6 +479,17 @@ def _multi(sub, name, func, help_text, **extra):
     return p
 
 
+def _add_ps(sub, name: str) -> None:
+    p = sub.add_parser(name, help="list containers")
+    p.add_argument("-a", "--all", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("-f", "--filter", action="append", default=[])
+    p.add_argument("-n", "--last", type=int)
+    p.add_argument("--no-trunc", action="store_true")
+    p.add_argument("--format")
+    p.set_defaults(func=cmd_ps)
+
+
 def _add_container_commands(sub, only: str | None = None) -> None:
     for name, func, text in (("run", cmd_run, "create and start a container"), ("create", cmd_create, "create a container")):
         p = sub.add_parser(name, help=text)
@@ -510,14 +508,7 @@ def _add_container_commands(sub, only: str | None = None) -> None:
     _multi(sub, "pause", cmd_pause, "pause all processes within containers")
     _multi(sub, "unpause", cmd_unpause, "unpause containers")
     _multi(sub, "wait", cmd_wait, "block until containers stop, then print their exit codes")
-    p = sub.add_parser("ps", help="list containers")
-    p.add_argument("-a", "--all", action="store_true")
-    p.add_argument("-q", "--quiet", action="store_true")
-    p.add_argument("-f", "--filter", action="append", default=[])
-    p.add_argument("-n", "--last", type=int)
-    p.add_argument("--no-trunc", action="store_true")
-    p.add_argument("--format")
-    p.set_defaults(func=cmd_ps)
+    _add_ps(sub, "ps")
     p = sub.add_parser("inspect", help="low-level information on containers and images")
     p.add_argument("-f", "--format")
     p.add_argument("--type", choices=("container", "image"))
@@ -600,14 +591,7 @@ def register(sub) -> None:
     group = sub.add_parser("container", help="manage containers")
     gsub = group.add_subparsers(dest="container_command", metavar="COMMAND")
     _add_container_commands(gsub)
-    p = gsub.add_parser("ls", help="list containers")
-    p.add_argument("-a", "--all", action="store_true")
-    p.add_argument("-q", "--quiet", action="store_true")
-    p.add_argument("-f", "--filter", action="append", default=[])
-    p.add_argument("-n", "--last", type=int)
-    p.add_argument("--no-trunc", action="store_true")
-    p.add_argument("--format")
-    p.set_defaults(func=cmd_ps)
+    _add_ps(gsub, "ls")
     p = gsub.add_parser("prune", help="remove all stopped containers")
     p.add_argument("-f", "--force", action="store_true")
     p.set_defaults(func=cmd_prune)

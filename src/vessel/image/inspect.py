@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vessel.humanize import human_duration
 from vessel.image.changes import parse_time
 from vessel.image.reference import Reference, short_id
 from vessel.image.store import Image
@@ -132,34 +133,6 @@ def human_size(size: float) -> str:
         size /= 1000
         i += 1
     return f"{size:.3g}{units[i]}"
-
-
-def human_duration(seconds: float) -> str:
-    """docker's 'CREATED' wording: 'Less than a second', '5 minutes', 'About an hour', '3 weeks'..."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    minutes = s // 60
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = int(seconds / 3600 + 0.5)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{int(seconds / 3600) // 24 // 365} years"
 
 
 def created_ago(created: float | None, now: float) -> str:
