@@ -15,6 +15,19 @@ iptables are never touched and all traffic stays inside namespaces made here.
    with and without a published port, and the matching teardown.  "Without a
    network" costs nothing here by definition, so these numbers are what a
    bridge network adds to a container start.  Target: <= 10 ms.
+3. Cold set-up: ``vessel run`` is daemonless, so every start is a fresh Python
+   process that also pays for importing the network code.  A fresh
+   ``/usr/bin/python3 -S`` (sys.path as the ``.venv/bin/vessel`` launcher sets
+   it) imports what a ``--network none`` run imports anyway, then the network
+   modules, then does what ``vessel run`` does for a bridge network
+   (``ensure_default``, ``attach``, ``hosts_file``, ``resolv_conf``).  Reported:
+   the network part measured inside the process (imports + set-up), and the
+   wall-clock difference against the same process without the network part.
+   Byte-code is cached (as for an installed vessel) in a temporary
+   PYTHONPYCACHEPREFIX, after one warm-up run.  The "prefetch" row shows what
+   would be left if the engine imported the network code and ran
+   ``ensure_default`` in a thread while it waits for conmon and the runtime
+   (here a stand-in: a python importing ``vessel.runtime.cli``).
 """
 
 from __future__ import annotations
@@ -33,6 +46,57 @@ from pathlib import Path
 
 NETAVARK = "/usr/lib/podman/netavark"
 INNER_FLAG = "--inner"
+REPO = Path(__file__).resolve().parent.parent
+LAUNCHER = REPO / ".venv" / "bin" / "vessel"
+COLD_PYTHON = "/usr/bin/python3"
+# what a `vessel run --network none` process imports anyway (python -X importtime of such a run)
+RUN_IMPORTS = ("vessel.cli.main", "vessel.engine.engine", "vessel.engine.bundle", "vessel.engine.specgen",
+               "vessel.image.store", "vessel.oci.spec")
+COLD_CHILD = r"""
+import sys, time
+exec(sys.argv[1])                                   # the launcher's sys.path lines
+import json, subprocess, threading
+job = json.loads(sys.argv[2])
+for name in job["imports"]:
+    __import__(name)
+t1 = time.perf_counter()
+box = {}
+
+
+def prepare():                                      # what `vessel run` needs before attaching
+    import logging                                  # as Engine.net does
+    from pathlib import Path
+    from vessel.network.manager import Config, NetworkManager
+    from vessel.network.ports import parse_publish
+    box["imported"] = time.perf_counter()
+    box["mgr"] = NetworkManager(Path(job["root"]), config=Config(**job["config"]))
+    box["mgr"].ensure_default()
+    box["ports"] = parse_publish(job["publish"]) if job["publish"] else ()
+    box["ready"] = time.perf_counter()
+
+
+thread = threading.Thread(target=prepare) if job["attach"] and job["prefetch"] else None
+if thread:
+    thread.start()
+if job["standin"]:                                  # stands for conmon + `vessel-runtime create`
+    subprocess.run(job["standin"], check=True)
+t2 = time.perf_counter()
+out = {}
+if job["attach"]:
+    t_prepare = time.perf_counter()
+    thread.join() if thread else prepare()
+    mgr = box["mgr"]
+    mgr.attach(job["cid"], "bridge", job["netns"], name=job["cid"], ports=box["ports"])
+    mgr.hosts_file(job["cid"], hostname=job["cid"])
+    mgr.resolv_conf(job["cid"])
+    t3 = time.perf_counter()
+    mgr.close()
+    start = t1 if thread else t_prepare
+    out = {"import_ms": (box["imported"] - start) * 1e3, "ensure_default_ms": (box["ready"] - box["imported"]) * 1e3,
+           "attach_ms": (t3 - max(box["ready"], t2)) * 1e3, "network_ms": (t3 - t2) * 1e3}
+out["modules"] = sorted(m for m in sys.modules if m.startswith(("pyroute2", "nftables", "vessel.network")))
+print(json.dumps(out))
+"""
 
 
 def sh(*args: str, check: bool = True, **kw: object) -> subprocess.CompletedProcess:
@@ -135,6 +199,63 @@ def bench_netavark(starts: int, ports: bool, tmp: Path) -> dict | None:
     return {"setup": summary(up), "teardown": summary(down)}
 
 
+def launcher_paths(launcher: Path = LAUNCHER) -> str:
+    """The ``sys.path`` lines of the vessel launcher (scripts/write_launchers.py), as code."""
+    try:
+        lines = launcher.read_text().splitlines()
+    except FileNotFoundError:
+        return f"import sys; sys.path[0:0] = [{str(REPO / 'src')!r}]"
+    return "\n".join(ln for ln in lines if ln.startswith(("import sys", "sys.path")))
+
+
+def _cold_run(job: dict, env: dict, paths: str) -> tuple[float, dict]:
+    t0 = time.perf_counter()
+    res = sh(COLD_PYTHON, "-S", "-c", COLD_CHILD, paths, json.dumps(job), env=env, check=False)
+    wall = (time.perf_counter() - t0) * 1e3
+    if res.returncode != 0:
+        raise RuntimeError(f"cold child failed: {res.stderr.strip()[-2000:]}")
+    return wall, json.loads(res.stdout)
+
+
+def bench_vessel_cold(mgr, cfg_fields: dict, starts: int, ports: bool, tmp: Path,  # noqa: ANN001
+                      prefetch: bool = False) -> dict:
+    """Fresh processes doing what `vessel run` does for a bridge network, against the same process without it.
+
+    ``prefetch``: the network modules are imported and ``ensure_default`` runs in a thread while the
+    process waits for a stand-in of the runtime (a python importing ``vessel.runtime.cli``); only what
+    is left after the stand-in returns counts as network time.
+    """
+    paths = launcher_paths()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
+    standin = [COLD_PYTHON, "-S", "-c", paths + "\nimport vessel.runtime.cli"] if prefetch else None
+    base_job = {"imports": list(RUN_IMPORTS), "attach": False, "prefetch": prefetch, "standin": standin}
+    parts: dict[str, list[float]] = {"import_ms": [], "ensure_default_ms": [], "attach_ms": [], "network_ms": []}
+    added, modules = [], []
+    for i in range(-1, starts):                     # run -1 warms the byte-code cache
+        ns = f"vbc{i + 1}"
+        sh("ip", "netns", "add", ns)
+        cid = f"c{i + 1}"
+        job = dict(base_job, attach=True, root=str(mgr.root), config=cfg_fields, cid=cid, netns=f"/run/netns/{ns}",
+                   publish="9100:80" if ports else "")
+        try:
+            base_wall, _ = _cold_run(base_job, env, paths)
+            wall, out = _cold_run(job, env, paths)
+        finally:
+            mgr.release_all(cid)
+            sh("ip", "netns", "del", ns, check=False)
+        if i < 0:
+            continue
+        added.append(wall - base_wall)
+        modules = out.pop("modules")
+        for key, value in out.items():
+            parts[key].append(value)
+    result = {key: summary(values) for key, values in parts.items()}
+    result["wall_added"] = summary(added)
+    result["modules"] = modules
+    return result
+
+
 def inner(args: argparse.Namespace) -> dict:
     from vessel.network.manager import Config, NetworkManager
 
@@ -152,6 +273,11 @@ def inner(args: argparse.Namespace) -> dict:
                     results["throughput"] = {"error": "wrk not installed (apt-get install wrk)"}
                 results["vessel_setup_no_ports"] = bench_vessel_setup(mgr, args.starts, ports=False)
                 results["vessel_setup_one_port"] = bench_vessel_setup(mgr, args.starts, ports=True)
+                fields = {"table": cfg.table, "default_bridge": cfg.default_bridge, "upstreams": []}
+                results["vessel_cold_no_ports"] = bench_vessel_cold(mgr, fields, args.cold_starts, False, tmp)
+                results["vessel_cold_one_port"] = bench_vessel_cold(mgr, fields, args.cold_starts, True, tmp)
+                results["vessel_cold_prefetch_no_ports"] = bench_vessel_cold(mgr, fields, args.cold_starts, False, tmp,
+                                                                             prefetch=True)
             finally:
                 mgr.purge()
         results["netavark_setup_no_ports"] = bench_netavark(args.starts, False, tmp)
@@ -179,6 +305,26 @@ def report(res: dict) -> str:
         else:
             lines.append(f"{key:34} {row['setup']['median_ms']:>10.1f}ms {row['setup']['p90_ms']:>6.1f}ms "
                          f"{row['teardown']['median_ms']:>8.1f}ms")
+    lines += ["", "cold: a fresh `python3 -S` per container, as `vessel run` (medians; target <= 10 ms added)",
+              f"{'':24} {'network part':>12} {'p90':>7} {'imports':>8} {'ensure_default':>15} {'attach':>7} "
+              f"{'wall added':>11} {'p90':>7}"]
+    for key in ("vessel_cold_no_ports", "vessel_cold_one_port", "vessel_cold_prefetch_no_ports"):
+        row = res.get(key)
+        if not row:
+            continue
+        lines.append(f"{key:24} {row['network_ms']['median_ms']:>10.1f}ms {row['network_ms']['p90_ms']:>5.1f}ms "
+                     f"{row['import_ms']['median_ms']:>6.1f}ms {row['ensure_default_ms']['median_ms']:>13.1f}ms "
+                     f"{row['attach_ms']['median_ms']:>5.1f}ms {row['wall_added']['median_ms']:>9.1f}ms "
+                     f"{row['wall_added']['p90_ms']:>5.1f}ms")
+    for key in ("netavark_setup_no_ports", "netavark_setup_one_port"):
+        row = res.get(key)
+        if row and "setup" in row:
+            lines.append(f"{key:24} {row['setup']['median_ms']:>10.1f}ms {row['setup']['p90_ms']:>5.1f}ms "
+                         "(a fresh netavark process each time: comparable with the cold figures)")
+    modules = (res.get("vessel_cold_no_ports") or {}).get("modules")
+    if modules is not None:
+        heavy = [m for m in modules if not m.startswith("vessel.")]
+        lines.append(f"network modules loaded by a cold attach: {len(modules)}; outside vessel: {heavy or 'none'}")
     return "\n".join(lines)
 
 
@@ -186,9 +332,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=5, help="wrk duration per target")
     parser.add_argument("--starts", type=int, default=40, help="containers connected per set-up measurement")
+    parser.add_argument("--cold-starts", type=int, default=20, help="fresh processes per cold measurement")
     parser.add_argument("--json", action="store_true")
     parser.add_argument(INNER_FLAG, action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if min(args.starts, args.cold_starts) < 1:
+        parser.error("--starts and --cold-starts must be at least 1")
     if os.geteuid() != 0:
         print("needs root (network namespaces, nftables)", file=sys.stderr)
         return 2
@@ -198,8 +347,8 @@ def main() -> int:
     host_ns = f"vbhost{os.getpid()}"
     sh("ip", "netns", "add", host_ns)
     try:
-        res = sh("ip", "netns", "exec", host_ns, sys.executable, __file__, INNER_FLAG,
-                 "--seconds", str(args.seconds), "--starts", str(args.starts), check=False)
+        res = sh("ip", "netns", "exec", host_ns, sys.executable, __file__, INNER_FLAG, "--seconds", str(args.seconds),
+                 "--starts", str(args.starts), "--cold-starts", str(args.cold_starts), check=False)
     finally:
         sh("ip", "netns", "del", host_ns, check=False)
     if res.returncode != 0:

@@ -33,4 +33,5 @@ fi
 # Bytecode ahead of time: start-up matters (vessel-runtime is run per container
 # operation) and PYTHONDONTWRITEBYTECODE may be set; up-to-date files are skipped.
 .venv/bin/python -m compileall -q src >/dev/null
+.venv/bin/python -c "from vessel._dccache import main; main()" >/dev/null   # compiled dataclass methods (start-up)
 .venv/bin/python scripts/write_launchers.py

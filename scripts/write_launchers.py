@@ -4,7 +4,7 @@ pip's console scripts start Python with `site`, which runs every .pth file of
 every site directory; on some hosts one of them imports heavy modules (seen
 here: +25 ms per start).  vessel-runtime runs several times per container
 operation, so its launcher starts Python with -S and puts exactly the paths
-vessel needs on sys.path: the source tree, the venv's site-packages (pyroute2,
+vessel needs on sys.path: the source tree, the venv's site-packages (httpx,
 numpy...) and Debian's dist-packages (python3-seccomp, python3-nftables).
 Idempotent: a launcher already up to date is left alone.
 """

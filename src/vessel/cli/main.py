@@ -68,6 +68,15 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    from vessel.engine import exitcmd
+
+    exit_command = exitcmd.parse(argv)
+    if exit_command is not None:          # conmon runs it after every container: no parser
+        try:
+            return exitcmd.run(*exit_command)
+        except VesselError as err:
+            print(f"Error: {err}", file=sys.stderr)
+            return 125
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     func = getattr(args, "func", None)

@@ -124,15 +124,19 @@ def _init_binary() -> str:
     raise InvalidArgument("--init needs tini", hint="apt-get install tini")
 
 
-def connect_network(engine, rec, opts: RunOptions, pid: int) -> None:
-    """Attach the created container's network namespace; then fill /etc/hosts and resolv.conf."""
+def connect_network(engine, rec, opts: RunOptions, pid: int, bridge_ready: bool = False) -> None:
+    """Attach the created container's network namespace; then fill /etc/hosts and resolv.conf.
+
+    ``bridge_ready``: the caller has run ``ensure_default`` already (while the runtime created the container).
+    """
     if not uses_bridge(opts.network):
         return
     from vessel.network.model import PortMapping
     from vessel.network.ports import publish_all
 
     mgr = engine.net
-    mgr.ensure_default()
+    if not bridge_ready:
+        mgr.ensure_default()
     ports = [PortMapping(container_port=p.container_port, protocol=p.protocol, host_ip=p.host_ip,
                          host_port=p.host_port) for p in opts.publish]
     if opts.publish_all:

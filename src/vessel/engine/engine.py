@@ -96,12 +96,7 @@ class Engine:
     @property
     def net(self):
         if self._net is None:
-            import logging
-
             from vessel.network.manager import NetworkManager
-
-            # the network layer logs notices (e.g. a fallback subnet); they belong in inspect, not on stderr
-            logging.getLogger("vessel.network").addHandler(logging.NullHandler())
 
             self._net = NetworkManager(self.root, config=network_config(self.root))
         return self._net
@@ -284,12 +279,23 @@ class Engine:
         exit_cmd = [str(Path(sys.executable).with_name("vessel")), "--root", str(self.root), "container", "cleanup", rec.id]
         if not Path(exit_cmd[0]).exists():
             exit_cmd[0] = shutil.which("vessel") or "vessel"
-        pid = monitor.launch(rec.id, rec.name, self.paths(rec.id), monitor.runtime_path(opts.runtime),
-                             tty=opts.tty, stdin=opts.interactive, stdin_once=True, exit_command=exit_cmd)
-        try:
-            from vessel.engine import bundle
+        from vessel.engine import bundle
 
-            bundle.connect_network(self, rec, opts, pid)
+        # the bridge, rules and sysctls do not depend on the container: get them ready (imports included)
+        # while conmon and the runtime create it, so only the container's own link is left afterwards
+        prepared = _in_background(lambda: self.net.ensure_default()) if bundle.uses_bridge(opts.network) else None
+        try:
+            pid = monitor.launch(rec.id, rec.name, self.paths(rec.id), monitor.runtime_path(opts.runtime),
+                                 tty=opts.tty, stdin=opts.interactive, stdin_once=True, exit_command=exit_cmd)
+        except BaseException:
+            if prepared is not None:
+                with contextlib.suppress(VesselError):
+                    prepared()
+            raise
+        try:
+            if prepared is not None:
+                prepared()
+            bundle.connect_network(self, rec, opts, pid, bridge_ready=prepared is not None)
         except BaseException:
             self._runtime(rec, "delete", "--force", rec.id, check=False)
             raise
@@ -377,7 +383,7 @@ class Engine:
     def wait_exit(self, cid: str, timeout: float | None) -> int | None:
         """Wait for the container's exit file; its exit code, or None on timeout."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        delay = 0.005
+        delay = 0.001
         while True:
             rec = self.refresh(self.db.get_by_id(cid))
             if not rec.is_running():
@@ -470,18 +476,54 @@ class Engine:
 
 
 def _runtime_in_process(cmd: list[str]) -> subprocess.CompletedProcess:
-    import contextlib as _cl
-    import io
+    """vessel-runtime's verbs called as functions (no parser, no interpreter): ``cmd`` as for the binary."""
+    from vessel.runtime import ops
 
-    from vessel.runtime.cli import main as runtime_main
+    root = Path(cmd[2])
+    verb, rest = cmd[3], cmd[4:]
+    flags = {a for a in rest if a.startswith("-")}
+    pos = [a for a in rest if not a.startswith("-")]
+    warnings: list[str] = []
+    try:
+        if verb == "start":
+            ops.start(root, pos[0], warnings.append)
+        elif verb == "kill":
+            ops.kill(root, pos[0], ops.parse_signal(pos[1] if len(pos) > 1 else "TERM"),
+                     bool(flags & {"--all", "-a"}))
+        elif verb == "delete":
+            ops.delete(root, pos[0], bool(flags & {"--force", "-f"}), warnings.append)
+        elif verb == "pause":
+            ops.pause(root, pos[0])
+        elif verb == "resume":
+            ops.resume(root, pos[0])
+        else:
+            raise InvalidArgument(f"vessel-runtime verb {verb!r} is not callable in-process")
+    except (VesselError, OSError) as err:
+        text = str(err) if isinstance(err, VesselError) else (err.strerror or str(err))
+        return subprocess.CompletedProcess(cmd, 1, "", "\n".join([*warnings, f"vessel-runtime: error: {text}"]))
+    return subprocess.CompletedProcess(cmd, 0, "", "\n".join(warnings))
 
-    out, err = io.StringIO(), io.StringIO()
-    with _cl.redirect_stdout(out), _cl.redirect_stderr(err):
+
+def _in_background(fn):
+    """Run ``fn`` in a thread; the returned callable joins it and re-raises what it raised."""
+    import threading
+
+    box: list[BaseException] = []
+
+    def target() -> None:
         try:
-            code = runtime_main(cmd[1:])
-        except SystemExit as exc:  # argparse
-            code = exc.code if isinstance(exc.code, int) else 2
-    return subprocess.CompletedProcess(cmd, code, out.getvalue(), err.getvalue())
+            fn()
+        except BaseException as err:  # noqa: BLE001 - handed to the joining thread
+            box.append(err)
+
+    thread = threading.Thread(target=target, name="vessel-prepare", daemon=True)
+    thread.start()
+
+    def join() -> None:
+        thread.join()
+        if box:
+            raise box[0]
+    return join
 
 
 def _check_name(name: str) -> None:

@@ -40,6 +40,7 @@ from pathlib import Path
 
 from vessel.errors import InvalidArgument, SystemFailure
 from vessel.network import dnswire
+from vessel.network.files import upstream_address
 from vessel.network.model import State
 from vessel.network.state import load
 
@@ -107,13 +108,6 @@ class NameTable:
     def lookup(self, name: str) -> list[str] | None:
         self.refresh()
         return (self._names or {}).get(name)
-
-
-def upstream_address(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if sep and "." in host:
-        return host, int(port)
-    return text, 53
 
 
 class Resolver:

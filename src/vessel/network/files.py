@@ -35,6 +35,14 @@ class ResolvConf:
         return "\n".join(lines) + "\n"
 
 
+def upstream_address(text: str) -> tuple[str, int]:
+    """A DNS upstream ``IP`` or ``IPv4:PORT`` as (host, port)."""
+    host, sep, port = text.rpartition(":")
+    if sep and "." in host:
+        return host, int(port)
+    return text, 53
+
+
 def parse_resolv_conf(text: str) -> ResolvConf:
     nameservers: list[str] = []
     search: list[str] = []

@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Protocol
 
 from vessel.errors import InvalidArgument
-from vessel.network import dns, links, nft
+from vessel.network import links, nft
 from vessel.network.model import Network
 from vessel.network.plan import BridgePlan, LinkPlan, RuleSet
+from vessel.network.rtnl import Rtnl
 
 
 class Kernel(Protocol):
@@ -38,13 +39,22 @@ class Kernel(Protocol):
 
 
 class LinuxKernel:
-    def __init__(self, proc_sys: Path = Path("/proc/sys"), nft_backend: nft.Backend | None = None) -> None:
+    """``nft_record``: where to note the ruleset generation at which our table was last verified, so
+    that checking unchanged rules costs one netlink request (see `nft.apply_with_generation`)."""
+
+    def __init__(self, proc_sys: Path = Path("/proc/sys"), nft_backend: nft.Backend | None = None,
+                 nft_record: Path | None = None) -> None:
         self.proc_sys = proc_sys
         self._links = links.Links()
         self._nft = nft_backend
+        self.nft_record = nft_record
+        self._nfnl: Rtnl | None = None
 
     def close(self) -> None:
         self._links.close()
+        if self._nfnl is not None:
+            self._nfnl.close()
+            self._nfnl = None
 
     def host_routes(self) -> list[tuple[str, str]]:
         return self._links.routes()
@@ -72,10 +82,27 @@ class LinuxKernel:
         finally:
             os.close(fd)
 
-    def apply_rules(self, table: str, rules: RuleSet, check: bool = True) -> bool:
+    def _backend(self) -> nft.Backend:
         if self._nft is None:
             self._nft = nft.default_backend()
-        return nft.apply(self._nft, table, rules, check)
+        return self._nft
+
+    def _boot_id(self) -> str | None:
+        try:
+            return (self.proc_sys / "kernel/random/boot_id").read_text().strip()
+        except OSError:
+            return None
+
+    def apply_rules(self, table: str, rules: RuleSet, check: bool = True) -> bool:
+        record = self.nft_record
+        boot_id = self._boot_id() if record is not None else None
+        if boot_id is not None and self._nfnl is None:
+            self._nfnl = nft.netfilter_socket()
+        nl = self._nfnl
+        if record is None or boot_id is None or nl is None:
+            return nft.apply(self._backend(), table, rules, check)
+        return nft.apply_with_generation(self._backend, table, rules, check, record=record, boot_id=boot_id,
+                                         generation=lambda: nft.read_generation(nl))
 
     def set_sysctls(self, values: tuple[tuple[str, str], ...]) -> None:
         links.write_sysctls(values, self.proc_sys)
@@ -94,11 +121,19 @@ class LinuxKernel:
                 return False
         return True
 
+    # dns (the resolver process's module) is imported only by the calls that need it: a `vessel run`
+    # on the default network never does, and every import counts there (docs/network.md).
     def start_resolver(self, state_path: Path, network: Network, upstreams: Sequence[str], log: Path) -> int:
+        from vessel.network import dns
+
         return dns.spawn(state_path, network.id, network.gateway, upstreams, log)
 
     def stop_resolver(self, pid: int, network_id: str) -> None:
+        from vessel.network import dns
+
         dns.stop(pid, network_id)
 
     def resolver_alive(self, pid: int, network_id: str) -> bool:
+        from vessel.network import dns
+
         return dns.alive(pid, network_id)

@@ -1,8 +1,8 @@
-"""Links, addresses and routes through netlink (pyroute2): the thin shell of `plan`.
+"""Links, addresses and routes through netlink (`rtnl`): the thin shell of `plan`.
 
 Inside a container's network namespace we never fork: a short-lived thread
 ``setns()``-es into the namespace, opens a netlink socket there and leaves;
-the socket stays bound to that namespace and pyroute2 drives it from here
+the socket stays bound to that namespace and an `Rtnl` drives it from here
 (switching a thread's network namespace is allowed in a threaded process).
 
 The veth peer is created directly inside the target namespace with its final
@@ -15,22 +15,21 @@ import errno
 import os
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from vessel.errors import Conflict, NotFound, SystemFailure
 from vessel.network.ipam import mac_for
 from vessel.network.plan import BridgePlan, LinkPlan
+from vessel.network.rtnl import NETLINK_ROUTE, NetlinkError, Rtnl
 from vessel.runtime.linux import libc
 
-NETLINK_ROUTE = 0
 
-
-def _netlink_error(what: str, err: Exception, **fields: object) -> SystemFailure:
-    code = getattr(err, "code", None)
-    reason = os.strerror(code) if isinstance(code, int) else str(err)
-    return SystemFailure(f"{what}: {reason}", errno=code, **fields)
+def _netlink_error(what: str, err: OSError, **fields: object) -> SystemFailure:
+    """``err``: a `NetlinkError` (its text carries the kernel's extended-ack message) or a socket error."""
+    hint = "vessel needs root (CAP_NET_ADMIN) to configure networking" if err.errno == errno.EPERM else None
+    return SystemFailure(f"{what}: {err.strerror or err}", hint=hint, errno=err.errno, **fields)
 
 
 def open_netns(netns: str | int) -> int:
@@ -52,7 +51,7 @@ def netlink_socket_in(ns_fd: int) -> socket.socket:
     def make() -> None:
         try:
             libc.setns(ns_fd, libc.CLONE_NEWNET, "container network namespace")
-            box["sock"] = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_ROUTE)
+            box["sock"] = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC, NETLINK_ROUTE)
         except OSError as err:
             box["err"] = err
 
@@ -65,98 +64,88 @@ def netlink_socket_in(ns_fd: int) -> socket.socket:
 
 
 @contextmanager
-def iproute_in(ns_fd: int) -> Iterator[object]:
-    from pyroute2 import IPRoute
-
-    sock = netlink_socket_in(ns_fd)
-    ipr = IPRoute(fileno=sock.detach())
+def rtnl_in(ns_fd: int) -> Iterator[Rtnl]:
+    """An `Rtnl` whose socket lives in the namespace ``ns_fd``."""
+    nl = Rtnl(netlink_socket_in(ns_fd))
     try:
-        yield ipr
+        yield nl
     finally:
-        ipr.close()
+        nl.close()
 
 
 LOOPBACK_INDEX = 1      # lo is always ifindex 1 in a network namespace
 
 
-def _configure_inside(ipr: object, plan: LinkPlan) -> None:
-    from pyroute2 import NetlinkError
-
-    ipr.link("set", index=LOOPBACK_INDEX, state="up")  # type: ignore[attr-defined]
-    index = ipr.link_lookup(ifname=plan.ifname)[0]  # type: ignore[attr-defined]
-    ipr.addr("add", index=index, address=plan.address, prefixlen=plan.prefixlen)  # type: ignore[attr-defined]
-    ipr.link("set", index=index, state="up")  # type: ignore[attr-defined]
+def _configure_inside(nl: Rtnl, plan: LinkPlan) -> None:
+    nl.set_link(LOOPBACK_INDEX, up=True)
+    index = nl.link_index(plan.ifname)
+    if index is None:
+        raise NetlinkError(errno.ENODEV, f"{plan.ifname} vanished from the container's namespace")
+    nl.add_address(index, plan.address, plan.prefixlen)
+    nl.set_link(index, up=True)
     if plan.gateway:
         try:
-            ipr.route("add", dst="0.0.0.0/0", gateway=plan.gateway, oif=index)  # type: ignore[attr-defined]
+            nl.add_route(plan.gateway, index)
         except NetlinkError as err:
             if err.code != errno.EEXIST:     # a default route is there already: keep it
                 raise
 
 
 class Links:
-    """Host-side netlink operations; one IPRoute socket, opened on first use."""
+    """Host-side netlink operations; one `Rtnl` socket, opened on first use."""
 
-    def __init__(self) -> None:
-        self._ipr = None
+    def __init__(self, rtnl_factory: Callable[[], Rtnl] = Rtnl) -> None:
+        self._factory = rtnl_factory
+        self._nl: Rtnl | None = None
 
     @property
-    def ipr(self):  # noqa: ANN201 - pyroute2 object
-        if self._ipr is None:
-            from pyroute2 import IPRoute
-
-            self._ipr = IPRoute()
-        return self._ipr
+    def nl(self) -> Rtnl:
+        if self._nl is None:
+            self._nl = self._factory()
+        return self._nl
 
     def close(self) -> None:
-        if self._ipr is not None:
-            self._ipr.close()
-            self._ipr = None
+        if self._nl is not None:
+            self._nl.close()
+            self._nl = None
 
     def index(self, name: str) -> int | None:
-        found = self.ipr.link_lookup(ifname=name)
-        return found[0] if found else None
+        return self.nl.link_index(name)
 
     def _check_ours(self, idx: int, plan: BridgePlan) -> None:
         """Never adopt a link vessel did not make (``-o com.docker.network.bridge.name=eth0``)."""
-        (link,) = self.ipr.get_links(idx)
-        info = link.get_attr("IFLA_LINKINFO")
-        kind = info.get_attr("IFLA_INFO_KIND") if info is not None else None
-        alias = link.get_attr("IFLA_IFALIAS") or ""
-        if kind != "bridge" or not alias.startswith(plan.alias.rsplit(":", 1)[0] + ":"):
+        link = self.nl.link(idx)
+        if link.kind != "bridge" or not link.alias.startswith(plan.alias.rsplit(":", 1)[0] + ":"):
             raise Conflict(f"link {plan.name} already exists and is not a bridge of this vessel root",
-                           link=plan.name, kind=kind or "unknown", alias=alias,
+                           link=plan.name, kind=link.kind or "unknown", alias=link.alias,
                            hint="choose another bridge name, or delete the link (`ip link del`)")
 
     def ensure_bridge(self, plan: BridgePlan) -> None:
-        from pyroute2 import NetlinkError
-
         try:
             idx = self.index(plan.name)
             if idx is None:
-                self.ipr.link("add", ifname=plan.name, kind="bridge", address=mac_for(plan.gateway))
+                self.nl.add_bridge(plan.name, mac_for(plan.gateway))
                 idx = self.index(plan.name)
+                if idx is None:
+                    raise NetlinkError(errno.ENODEV, "the new bridge vanished")
             else:
                 self._check_ours(idx, plan)
             # the kernel ignores IFLA_IFALIAS when creating a link: set it (and up) afterwards
-            self.ipr.link("set", index=idx, ifalias=plan.alias, state="up")
-            have = {(a.get_attr("IFA_ADDRESS"), a.get("prefixlen"))
-                    for a in self.ipr.get_addr(index=idx, family=socket.AF_INET)}
+            self.nl.set_link(idx, alias=plan.alias, up=True)
+            have = {(a.address, a.prefixlen) for a in self.nl.addresses(idx)}
             if (plan.gateway, plan.prefixlen) not in have:
-                self.ipr.addr("add", index=idx, address=plan.gateway, prefixlen=plan.prefixlen)
+                self.nl.add_address(idx, plan.gateway, plan.prefixlen)
         except NetlinkError as err:
             raise _netlink_error(f"setting up bridge {plan.name} with {plan.gateway}/{plan.prefixlen}", err,
                                  bridge=plan.name) from None
 
     def delete(self, name: str) -> bool:
         """Delete a link if it exists (deleting one end of a veth pair deletes both)."""
-        from pyroute2 import NetlinkError
-
         idx = self.index(name)
         if idx is None:
             return False
         try:
-            self.ipr.link("del", index=idx)
+            self.nl.delete_link(idx)
         except NetlinkError as err:
             if err.code == errno.ENODEV:
                 return False
@@ -165,34 +154,20 @@ class Links:
 
     def tagged(self, prefix: str) -> dict[str, str]:
         """Links whose alias starts with ``prefix``: name -> alias."""
-        out = {}
-        for link in self.ipr.get_links():
-            alias = link.get_attr("IFLA_IFALIAS") or ""
-            if alias.startswith(prefix):
-                out[link.get_attr("IFLA_IFNAME")] = alias
-        return out
+        return {link.name: link.alias for link in self.nl.links() if link.alias.startswith(prefix)}
 
     def routes(self) -> list[tuple[str, str]]:
         """The host's IPv4 routes of the main table except the default: (CIDR, device)."""
-        names = {link["index"]: link.get_attr("IFLA_IFNAME") for link in self.ipr.get_links()}
-        out = []
-        for route in self.ipr.get_routes(family=socket.AF_INET, table=254):
-            if route.get("dst_len") == 0:
-                continue
-            dst = route.get_attr("RTA_DST")
-            out.append((f"{dst}/{route.get('dst_len')}", names.get(route.get_attr("RTA_OIF"), "")))
-        return out
+        names = {link.index: link.name for link in self.nl.links()}
+        return [(f"{r.dst}/{r.dst_len}", names.get(r.oif, "")) for r in self.nl.routes() if r.dst_len]
 
     def add_endpoint(self, plan: LinkPlan, ns_fd: int) -> None:
         """The veth pair of one endpoint, configured on both sides; rolled back on failure."""
-        from pyroute2 import NetlinkError
-
         bridge = self.index(plan.bridge)
         if bridge is None:
             raise NotFound(f"bridge {plan.bridge} does not exist", bridge=plan.bridge, hint="run reconcile")
         try:
-            self.ipr.link("add", ifname=plan.host_veth, kind="veth", master=bridge, state="up",
-                          peer={"ifname": plan.ifname, "net_ns_fd": ns_fd, "address": plan.mac})
+            self.nl.add_veth(plan.host_veth, plan.ifname, ns_fd, plan.mac, master=bridge, up=True)
         except NetlinkError as err:
             if err.code == errno.EEXIST:
                 raise Conflict(f"link {plan.host_veth} or {plan.ifname} in the container already exists",
@@ -200,11 +175,13 @@ class Links:
             raise _netlink_error(f"creating veth pair {plan.host_veth}/{plan.ifname}", err) from None
         try:
             host = self.index(plan.host_veth)
-            self.ipr.link("set", index=host, ifalias=plan.alias)   # the tag reconcile looks for
-            self.ipr.brport("set", index=host, mode=1)              # hairpin
-            with iproute_in(ns_fd) as ipr:
-                _configure_inside(ipr, plan)
-        except (NetlinkError, OSError, SystemFailure) as err:
+            if host is None:
+                raise NetlinkError(errno.ENODEV, f"{plan.host_veth} vanished")
+            self.nl.set_link(host, alias=plan.alias)    # the tag reconcile looks for
+            self.nl.set_hairpin(host)
+            with rtnl_in(ns_fd) as nl:
+                _configure_inside(nl, plan)
+        except (OSError, SystemFailure) as err:     # NetlinkError is an OSError
             self.delete(plan.host_veth)
             if isinstance(err, SystemFailure):
                 raise
@@ -212,8 +189,11 @@ class Links:
                                  err) from None
 
     def loopback_up(self, ns_fd: int) -> None:
-        with iproute_in(ns_fd) as ipr:
-            ipr.link("set", index=LOOPBACK_INDEX, state="up")  # type: ignore[attr-defined]
+        try:
+            with rtnl_in(ns_fd) as nl:
+                nl.set_link(LOOPBACK_INDEX, up=True)
+        except OSError as err:
+            raise _netlink_error("bringing up lo in the container", err) from None
 
 
 def write_sysctls(values: tuple[tuple[str, str], ...], proc_sys: Path = Path("/proc/sys")) -> None:

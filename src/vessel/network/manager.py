@@ -15,7 +15,6 @@ it; whatever a crash leaves behind is removed by `reconcile`.
 from __future__ import annotations
 
 import hashlib
-import logging
 import random
 import re
 import secrets
@@ -27,15 +26,14 @@ from pathlib import Path
 
 from vessel.errors import Conflict, InvalidArgument, NotFound, VesselError
 from vessel.network import files, ipam, plan
-from vessel.network.dns import upstream_address
 from vessel.network.kernel import Kernel
 from vessel.network.model import BRIDGE, DRIVER_OF, HOST, NONE, PREDEFINED, Endpoint, Network, PortMapping, State
 from vessel.network.ports import assign_host_ports, parse_publish, publish_all  # noqa: F401 (re-exported)
 from vessel.network.state import StateStore
 
-log = logging.getLogger("vessel.network")
 _NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$")
 _IFNAME_RE = re.compile(r"^[a-zA-Z0-9_.-]{1,15}$")
+NFT_RECORD = "nft-verified.json"        # <root>/network/: the generation our table was last verified at
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,12 +66,12 @@ class NetworkManager:
     def __init__(self, root: Path, kernel: Kernel | None = None, config: Config = Config(), *,
                  clock: Callable[[], str] = _now, new_id: Callable[[], str] = lambda: secrets.token_hex(32),
                  rng: random.Random | None = None) -> None:
+        self.root = Path(root)
+        self.dir = self.root / "network"
         if kernel is None:
             from vessel.network.kernel import LinuxKernel
 
-            kernel = LinuxKernel()
-        self.root = Path(root)
-        self.dir = self.root / "network"
+            kernel = LinuxKernel(nft_record=self.dir / NFT_RECORD)
         self.store = StateStore(self.dir)
         self.kernel = kernel
         self.config = config
@@ -137,7 +135,7 @@ class NetworkManager:
         addrs = []
         for up in self._upstreams():
             try:
-                addrs.append(IPv4Address(upstream_address(up)[0]))
+                addrs.append(IPv4Address(files.upstream_address(up)[0]))
             except ValueError:
                 continue
         return nets, addrs
@@ -160,8 +158,8 @@ class NetworkManager:
                 avoid, addrs = self._avoid(st)
                 subnet = ipam.pick_subnet(ipam.default_candidates(self.config.default_subnet), avoid, addrs)
                 if str(subnet) != self.config.default_subnet:
-                    log.warning("%s is already routed on this host; the default bridge uses %s",
-                                self.config.default_subnet, subnet)
+                    _warn("%s is already routed on this host; the default bridge uses %s",
+                          self.config.default_subnet, subnet)
                 net = Network(self._new_id(), BRIDGE, "bridge", self.config.default_bridge, str(subnet),
                               str(ipam.choose_gateway(subnet)), created=self._clock())
                 st = st.with_network(net)
@@ -427,6 +425,20 @@ class NetworkManager:
                                            dns_net.gateway if dns_net else "", dns, search, options)
 
 
+def _warn(msg: str, *args: object) -> None:
+    """Log to ``vessel.network`` (a NullHandler keeps it off stderr unless the program configures logging).
+
+    ``logging`` is imported here, not at the top: it costs ~3.5 ms that a `vessel run` would otherwise
+    pay for a warning it almost never prints (docs/network.md).
+    """
+    import logging
+
+    log = logging.getLogger("vessel.network")
+    if not any(isinstance(h, logging.NullHandler) for h in log.handlers):
+        log.addHandler(logging.NullHandler())
+    log.warning(msg, *args)
+
+
 def _read(path: Path) -> str:
     try:
         return path.read_text()
@@ -439,7 +451,7 @@ def _quietly(step: Callable[[], object]) -> None:
     try:
         step()
     except (VesselError, OSError) as err:
-        log.warning("undo step failed: %s", err)
+        _warn("undo step failed: %s", err)
 
 
 def endpoint_id(ep: Endpoint) -> str:

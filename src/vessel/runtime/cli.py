@@ -92,16 +92,43 @@ def _add_commands(sub, only: str | None) -> None:
     for name in ("start", "state", "pause", "resume"):
         if want(name):
             sub.add_parser(name).add_argument("id")
-    if not want("kill", "delete", "exec", "update", "ps", "list", "ls", "features", "spec"):
-        return
-    k = sub.add_parser("kill", help="send a signal to the init (or --all processes)")
-    k.add_argument("-a", "--all", action="store_true")
-    k.add_argument("id")
-    k.add_argument("signal", nargs="?", default="TERM")
-    d = sub.add_parser("delete", help="delete a stopped container (--force: any)")
-    d.add_argument("-f", "--force", action="store_true")
-    d.add_argument("id")
-    e = sub.add_parser("exec", help="run a process in a running container")
+    if want("kill"):
+        k = sub.add_parser("kill", help="send a signal to the init (or --all processes)")
+        k.add_argument("-a", "--all", action="store_true")
+        k.add_argument("id")
+        k.add_argument("signal", nargs="?", default="TERM")
+    if want("delete"):
+        d = sub.add_parser("delete", help="delete a stopped container (--force: any)")
+        d.add_argument("-f", "--force", action="store_true")
+        d.add_argument("id")
+    if want("exec"):
+        _exec_flags(sub.add_parser("exec", help="run a process in a running container"))
+    if want("update"):
+        u = sub.add_parser("update", help="change the resource limits of a running container")
+        u.add_argument("-r", "--resources", help="linux.resources JSON file (- for stdin)")
+        for flag in ("blkio-weight", "cpu-period", "cpu-quota", "cpu-rt-period", "cpu-rt-runtime", "cpu-share",
+                     "cpuset-cpus", "cpuset-mems", "memory", "memory-reservation", "memory-swap", "pids-limit",
+                     "kernel-memory", "kernel-memory-tcp", "l3-cache-schema", "mem-bw-schema"):
+            u.add_argument(f"--{flag}")
+        u.add_argument("id")
+    if want("ps"):
+        ps = sub.add_parser("ps", help="processes of a container")
+        ps.add_argument("-f", "--format", choices=("table", "json"), default="table")
+        ps.add_argument("id")
+        ps.add_argument("ps_args", nargs=argparse.REMAINDER)
+    if want("list", "ls"):
+        ls = sub.add_parser("list", aliases=["ls"], help="list containers")
+        ls.add_argument("-f", "--format", choices=("table", "json"), default="table")
+        ls.add_argument("-q", "--quiet", action="store_true")
+    if want("features"):
+        sub.add_parser("features", help="what this runtime implements (JSON)")
+    if want("spec"):
+        s = sub.add_parser("spec", help="write a starter config.json")
+        s.add_argument("-b", "--bundle", default=".")
+        s.add_argument("--rootless", action="store_true")
+
+
+def _exec_flags(e: argparse.ArgumentParser) -> None:
     e.add_argument("-p", "--process")
     e.add_argument("-t", "--tty", action="store_true")
     e.add_argument("-d", "--detach", action="store_true")
@@ -117,24 +144,6 @@ def _add_commands(sub, only: str | None) -> None:
     e.add_argument("--apparmor")
     e.add_argument("id")
     e.add_argument("args", nargs=argparse.REMAINDER)
-    u = sub.add_parser("update", help="change the resource limits of a running container")
-    u.add_argument("-r", "--resources", help="linux.resources JSON file (- for stdin)")
-    for flag in ("blkio-weight", "cpu-period", "cpu-quota", "cpu-rt-period", "cpu-rt-runtime", "cpu-share",
-                 "cpuset-cpus", "cpuset-mems", "memory", "memory-reservation", "memory-swap", "pids-limit",
-                 "kernel-memory", "kernel-memory-tcp", "l3-cache-schema", "mem-bw-schema"):
-        u.add_argument(f"--{flag}")
-    u.add_argument("id")
-    ps = sub.add_parser("ps", help="processes of a container")
-    ps.add_argument("-f", "--format", choices=("table", "json"), default="table")
-    ps.add_argument("id")
-    ps.add_argument("ps_args", nargs=argparse.REMAINDER)
-    ls = sub.add_parser("list", aliases=["ls"], help="list containers")
-    ls.add_argument("-f", "--format", choices=("table", "json"), default="table")
-    ls.add_argument("-q", "--quiet", action="store_true")
-    sub.add_parser("features", help="what this runtime implements (JSON)")
-    s = sub.add_parser("spec", help="write a starter config.json")
-    s.add_argument("-b", "--bundle", default=".")
-    s.add_argument("--rootless", action="store_true")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from vessel.vm.guest_init import INIT_SCRIPT, render_config
-from vessel.vm.kernel import load_order, modules_for, parse_modules_dep, bzimage_payload
+from vessel.vm.kernel import (MODULE_SIG_MARKER, bzimage_payload, load_order, modules_for, parse_modules_dep,
+                               strip_module_signature)
 from vessel.vm.qemu_args import Machine, VmPaths, kernel_cmdline, qemu_argv, virtiofsd_argv
 from vessel.vm.spec import NetworkSpec, PortSpec, ProcessSpec, VmConfig, VolumeSpec
 
@@ -95,3 +96,16 @@ def test_cmdline_has_no_duplicates_and_virtiofsd_argv():
 def test_bzimage_payload_rejects_non_kernels():
     with pytest.raises(ValueError):
         bzimage_payload(b"\0" * 4096)
+
+
+def signed(body: bytes, sig: bytes) -> bytes:
+    info = bytes([0, 0, 2, 0, 0, 0, 0, 0]) + len(sig).to_bytes(4, "big")  # PKCS#7, then be32 sig_len
+    return body + sig + info + MODULE_SIG_MARKER
+
+
+def test_module_signature_is_stripped_and_unsigned_modules_kept():
+    body = b"\x7fELF" + bytes(range(256)) * 4
+    assert strip_module_signature(signed(body, b"S" * 567)) == body
+    assert strip_module_signature(body) == body
+    with pytest.raises(ValueError):
+        strip_module_signature(signed(b"", b"S" * 10)[10:])  # claims more signature than there is
