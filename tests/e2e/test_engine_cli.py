@@ -244,3 +244,40 @@ def test_attach_streams_output_until_exit(vessel):
     res = vessel("attach", "att1", ok=False, timeout=30)
     assert b"two" in res.stdout
     assert res.returncode == 4
+
+
+def _conmons_of(cid: str) -> int:
+    count = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if cmd and cmd[0].endswith(b"conmon") and cid.encode() in cmd:
+            count += 1
+    return count
+
+
+def test_concurrent_starts_start_the_container_once(vessel):
+    cid = vessel.out("create", "--name", "twice", "busybox", "sleep", "30").strip()
+    procs = [subprocess.Popen([VESSEL, "--root", str(vessel.root), "start", "twice"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE) for _ in range(4)]
+    results = [(p.communicate(timeout=60)[1].decode(), p.returncode)[::-1] for p in procs]
+    assert [code for code, _ in results] == [0, 0, 0, 0], results
+    assert _conmons_of(cid) == 1
+    info = json.loads(vessel.out("inspect", "twice"))[0]
+    assert info["State"]["Running"] is True
+    vessel("rm", "-f", "twice")
+    assert _conmons_of(cid) == 0 or wait_until(lambda: _conmons_of(cid) == 0, what="conmon gone")
+
+
+def test_concurrent_readers_record_an_exit_once(vessel):
+    cid = vessel.out("run", "-d", "--name", "quick", "busybox", "sh", "-c", "sleep 0.3; exit 7").strip()
+    time.sleep(0.6)
+    procs = [subprocess.Popen([VESSEL, "--root", str(vessel.root), "inspect", "quick"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE) for _ in range(6)]
+    outs = [(p.returncode, out, err.decode()) for p in procs for out, err in [p.communicate(timeout=60)]]
+    assert all(code == 0 for code, _, _ in outs), outs
+    states = {(json.loads(out)[0]["State"]["ExitCode"], json.loads(out)[0]["State"]["FinishedAt"]) for _, out, _ in outs}
+    assert len(states) == 1 and next(iter(states))[0] == 7, states   # one exit, recorded once
+    assert _conmons_of(cid) == 0 or wait_until(lambda: _conmons_of(cid) == 0, what="conmon gone")

@@ -142,7 +142,33 @@ class Engine:
             code = monitor.read_exit(self.exit_dir, rec.id)
             if code is None:
                 code = 255  # died without a word from its monitor (killed host, SIGKILLed conmon...)
-        return self._mark_exited(rec, code)
+        # several readers (CLI commands, daemon threads, conmon's exit command) may get here at once:
+        # one of them records the exit and releases the runtime, the others see it done
+        with self.container_lock(rec.id):
+            try:
+                current = self.db.get_by_id(rec.id)
+            except NotFound:
+                return rec
+            if current.status not in ("running", "paused") or current.started_at != rec.started_at:
+                return current     # recorded meanwhile, or a newer start of the container took over
+            return self._mark_exited(current, code)
+
+    @contextlib.contextmanager
+    def container_lock(self, cid: str):
+        """Serialises state changes of one container across processes and threads (flock).
+
+        Not re-entrant: code holding it must not call `refresh`, `start` or another locker.
+        """
+        try:
+            fd = os.open(self.cdir(cid) / "state.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except FileNotFoundError:   # removed: nothing left to serialise
+            yield
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
 
     def _conmon_alive(self, cid: str) -> bool:
         try:
@@ -319,7 +345,11 @@ class Engine:
             pid = vmbackend.start(self, rec)
             return self.db.update(rec.id, status="running", pid=pid, started_at=time.time(), exit_code=None,
                                   finished_at=None)
-        return self.finish_start(self.start_monitor(rec))
+        with self.container_lock(rec.id):      # two concurrent starts: one starts it, the other sees it running
+            rec = self.db.get_by_id(rec.id)
+            if rec.status in ("running", "paused"):
+                return rec
+            return self.finish_start(self.start_monitor(rec))
 
     def kill(self, ref: str, sig: str = "KILL") -> ContainerRecord:
         from vessel.runtime.ops import parse_signal
@@ -469,8 +499,9 @@ class Engine:
             rec = self.db.update(cid, status="restarting", restart_count=rec.restart_count + 1)
             time.sleep(backoff(rec.restart_count - 1))
             try:
-                if self.db.get_by_id(cid).status == "restarting":  # not stopped or removed meanwhile
-                    self.finish_start(self.start_monitor(self.db.get_by_id(cid)))
+                with self.container_lock(cid):
+                    if self.db.get_by_id(cid).status == "restarting":  # not stopped, started or removed meanwhile
+                        self.finish_start(self.start_monitor(self.db.get_by_id(cid)))
             except VesselError as err:
                 self.db.update(cid, status="exited", extra={**rec.extra, "restart_error": str(err)})
 
