@@ -14,7 +14,6 @@ import contextlib
 import dataclasses
 import fcntl
 import os
-import secrets
 import shutil
 import signal
 import subprocess
@@ -223,7 +222,7 @@ class Engine:
         if opts.isolation not in ("container", "vm", "default", ""):
             raise InvalidArgument(f"unknown isolation {opts.isolation!r}", hint="use container or vm")
         image = self.store.get(opts.image, bootstrap=True)
-        cid = secrets.token_hex(32)
+        cid = os.urandom(32).hex()   # secrets.token_hex(32) without importing hashlib
         isolation = "vm" if opts.isolation == "vm" else "container"
         from vessel.engine import names
 

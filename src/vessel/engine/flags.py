@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import ipaddress
 import os
 import posixpath
 import re
@@ -552,6 +551,8 @@ def parse_device(text: str) -> DeviceMapping:
 
 def parse_ip(text: str, what: str = "ip") -> str:
     try:
+        import ipaddress
+
         return str(ipaddress.ip_address(text.strip().removeprefix("[").removesuffix("]")))
     except ValueError:
         raise _bad(f"{text} is not an ip address", text, f"--{what} takes an IPv4 or IPv6 address") from None

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import uuid
 from pathlib import Path
 
 from vessel.engine.db import Database
@@ -24,7 +23,7 @@ class Volumes:
 
     def create(self, name: str | None = None, labels: dict | None = None, anonymous: bool = False) -> str:
         if name is None:
-            name = uuid.uuid4().hex + uuid.uuid4().hex
+            name = os.urandom(32).hex()   # docker's anonymous volume names: 64 hex digits
             anonymous = True
         if not _NAME.match(name):
             raise InvalidArgument(f"invalid volume name {name!r}",
