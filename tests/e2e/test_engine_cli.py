@@ -281,3 +281,45 @@ def test_concurrent_readers_record_an_exit_once(vessel):
     states = {(json.loads(out)[0]["State"]["ExitCode"], json.loads(out)[0]["State"]["FinishedAt"]) for _, out, _ in outs}
     assert len(states) == 1 and next(iter(states))[0] == 7, states   # one exit, recorded once
     assert _conmons_of(cid) == 0 or wait_until(lambda: _conmons_of(cid) == 0, what="conmon gone")
+
+
+def _pty_session(argv: list[str]):
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(argv[0], argv)
+    seen = bytearray()
+
+    def read_until(marker: bytes, timeout: float = 20) -> bytes:
+        deadline = time.monotonic() + timeout
+        while marker not in seen and time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.2)
+            if ready:
+                try:
+                    seen.extend(os.read(fd, 4096))
+                except OSError:
+                    break
+        return bytes(seen)
+    return pid, fd, read_until
+
+
+@pytest.mark.parametrize("keys, typed", [(None, b"\x10\x11"), ("ctrl-a,x", b"\x01x")])
+def test_detach_keys_leave_the_container_running(vessel, keys, typed):
+    extra = ["--detach-keys", keys] if keys else []
+    pid, fd, read_until = _pty_session([VESSEL, "--root", str(vessel.root), "run", "--rm", "-it", *extra,
+                                        "--name", "det", "busybox", "sh"])
+    read_until(b"#")
+    os.write(fd, b"echo marker-$((6*7)) > /tmp/m\n")
+    read_until(b"#", timeout=5)
+    os.write(fd, typed)
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert vessel.out("inspect", "-f", "{{.State.Running}}", "det").strip() == "true"
+    assert vessel.out("exec", "det", "cat", "/tmp/m").strip() == "marker-42"
+    vessel("rm", "-f", "det")
+
+
+def test_bad_detach_keys_are_refused_before_anything_is_created(vessel):
+    res = vessel("run", "--rm", "-it", "--detach-keys", "ctrl-", "busybox", "true", ok=False)
+    assert res.returncode == 125 and b"Invalid detach keys (ctrl-)" in res.stderr
+    assert vessel.out("ps", "-aq") == ""

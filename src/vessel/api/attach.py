@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from vessel.api.messages import Hijack, Request, Stream
 from vessel.api.streams import MAX_BUFFER, STDERR, STDOUT, ConmonEnd, Pump, finish_client, frame
+from vessel.engine import detachkeys
 from vessel.errors import Conflict, InvalidArgument, VesselError
 
 RAW = "application/vnd.docker.raw-stream"
@@ -164,6 +165,7 @@ def attach(req: Request):
     rec = engine.get(req.params["id"])
     opts = attach_options(req)
     tty = bool(rec.options.get("tty"))
+    keys = detachkeys.parse(req.arg("detachKeys")) if tty and opts.stdin else b""   # 400 on a bad spec
     if opts.stdin and not rec.options.get("interactive"):
         opts = AttachOptions(False, opts.want, opts.logs, opts.stream)  # dockerd ignores stdin without OpenStdin
     sock = pending = None
@@ -191,7 +193,7 @@ def attach(req: Request):
                     return
             stdin_end = end = ConmonEnd(conmon)
             Pump(conn.sock, [end], stdin_end if opts.stdin else None, tty=tty, want=opts.want,
-                 pending_input=leftover, client_eof=eof).run()
+                 pending_input=leftover, client_eof=eof, detach_keys=keys).run()
             end.close()
         finally:
             if pending is not None:

@@ -17,6 +17,7 @@ import select
 import socket
 import struct
 
+from vessel.engine.detachkeys import Detector
 from vessel.engine.monitor import STDERR as CONMON_STDERR, STDOUT as CONMON_STDOUT
 
 STDIN, STDOUT, STDERR = 0, 1, 2
@@ -136,14 +137,19 @@ class Pump:
 
     def __init__(self, client: socket.socket, sources: list, stdin=None, *, tty: bool,
                  want: frozenset[int] = frozenset({STDOUT, STDERR}), pending_input: bytes = b"",
-                 client_eof: bool = False) -> None:
+                 client_eof: bool = False, detach_keys: bytes = b"") -> None:
+        """``detach_keys``: typed on stdin, they end the session (not the container), as dockerd's TTY attach."""
         self.client = client
         self.sources = list(sources)
         self.stdin = stdin
         self.tty = tty
         self.want = want
         self.out = bytearray()
-        self.inp = bytearray(pending_input if stdin is not None else b"")
+        self.detector = Detector(detach_keys) if detach_keys and stdin is not None else None
+        self.detached = False
+        self.inp = bytearray()
+        if stdin is not None:
+            self._take_input(pending_input)
         self.client_reading = not client_eof
         self.stdin_eof = client_eof
         self.client_ok = True
@@ -157,7 +163,7 @@ class Pump:
         self.client.setblocking(False)
         if self.stdin_eof and not self.inp and self.stdin is not None:
             self.stdin.close_write()
-        while self.client_ok and (self.sources or self.out):
+        while self.client_ok and not self.detached and (self.sources or self.out):
             rlist, wlist = [], []
             if len(self.out) < MAX_BUFFER:
                 rlist += self.sources
@@ -206,7 +212,16 @@ class Pump:
                 self.stdin.close_write()
             return
         if self.stdin is not None:
-            self.inp += data
+            self._take_input(data)
+
+    def _take_input(self, data: bytes) -> None:
+        if self.detector is not None:
+            data, self.detached = self.detector.feed(data)
+            if self.detached:
+                self.client_reading = False
+        self.inp += data
+        if self.detached and self.inp and self.stdin is not None:
+            self._flush_stdin()     # what came before the sequence, best effort: the session ends now
 
     def _flush_client(self) -> None:
         try:

@@ -22,6 +22,7 @@ def cmd_run(args) -> int:
     from vessel.engine.flags import options_from_args
 
     opts = options_from_args(args)
+    keys = _detach_keys(args)
     eng = engine(args)
     rec = eng.create(opts)
     if rec.isolation == "vm" and not opts.detach:
@@ -40,7 +41,8 @@ def cmd_run(args) -> int:
                 eng.remove(rec.id, force=True, volumes=True)
             raise
         resize = (lambda: _resize(eng, rec.id)) if opts.tty else None
-        attach.pump_attach(sock, stdin=opts.interactive, tty=opts.tty, on_resize=resize)
+        if attach.pump_attach(sock, stdin=opts.interactive, tty=opts.tty, on_resize=resize, detach_keys=keys):
+            return 0    # detached: the container runs on (with --rm, its exit command removes it later)
         code = eng.wait_exit(rec.id, None)
         if opts.remove:
             eng.remove(rec.id, force=True, volumes=True)
@@ -109,7 +111,9 @@ def cmd_start(args) -> int:
                 rec = eng.start_monitor(rec)
                 sock = monitor.attach_socket(eng.socket_dir, rec.id)
                 eng.finish_start(rec)
-                attach.pump_attach(sock, stdin=args.interactive, tty=rec.options.get("tty", False))
+                if attach.pump_attach(sock, stdin=args.interactive, tty=rec.options.get("tty", False),
+                                      detach_keys=_detach_keys(args)):
+                    return 0
                 return eng.wait_exit(rec.id, None) or 0
             eng.start(rec.id)
             print(ref)
@@ -283,16 +287,20 @@ def cmd_inspect(args) -> int:
 
 
 def _go_template(fmt: str, obj: dict) -> str:
-    """The common `{{.State.Status}}`-style paths of docker's --format (dotted lookups only)."""
+    """The common `{{.State.Status}}` / `{{json .Config}}` forms of docker's --format (dotted lookups only)."""
     import re
 
     def lookup(m):
         value = obj
-        for part in m.group(1).strip().lstrip(".").split("."):
+        for part in m.group(2).strip().lstrip(".").split("."):
             if part:
                 value = value.get(part) if isinstance(value, dict) else None
-        return json.dumps(value) if isinstance(value, (dict, list)) else ("" if value is None else str(value))
-    return re.sub(r"\{\{\s*(?:json\s+)?([.\w]+)\s*\}\}", lookup, fmt)
+        if m.group(1) or isinstance(value, (dict, list)):
+            return json.dumps(value)
+        if isinstance(value, bool):
+            return "true" if value else "false"      # Go prints booleans in lower case
+        return "<no value>" if value is None else str(value)
+    return re.sub(r"\{\{\s*(json\s+)?([.\w]+)\s*\}\}", lookup, fmt)
 
 
 def cmd_logs(args) -> int:
@@ -452,6 +460,7 @@ def cmd_attach(args) -> int:
     from vessel.engine import attach, monitor
     from vessel.errors import Conflict
 
+    keys = _detach_keys(args)
     eng = engine(args)
     rec = eng.get(args.container)
     if rec.status != "running":
@@ -459,9 +468,17 @@ def cmd_attach(args) -> int:
     tty = rec.options.get("tty", False)
     sock = monitor.attach_socket(eng.socket_dir, rec.id)
     stdin = not args.no_stdin and rec.options.get("interactive", False)
-    attach.pump_attach(sock, stdin=stdin, tty=tty, on_resize=(lambda: _resize(eng, rec.id)) if tty else None)
+    if attach.pump_attach(sock, stdin=stdin, tty=tty, on_resize=(lambda: _resize(eng, rec.id)) if tty else None,
+                          detach_keys=keys):
+        return 0
     code = eng.wait_exit(rec.id, 2)
     return code if code is not None else 0
+
+
+def _detach_keys(args) -> bytes:
+    from vessel.engine.detachkeys import parse
+
+    return parse(getattr(args, "detach_keys", None))
 
 
 def cmd_cleanup(args) -> int:
@@ -499,7 +516,8 @@ def _add_container_commands(sub, only: str | None = None) -> None:
             add_run_flags(p)
         p.set_defaults(func=func)
     p = _multi(sub, "start", cmd_start, "start stopped containers", **{"-a|--attach": {"action": "store_true"},
-                                                                       "-i|--interactive": {"action": "store_true"}})
+                                                                       "-i|--interactive": {"action": "store_true"},
+                                                                       "--detach-keys": {}})
     _multi(sub, "stop", cmd_stop, "stop running containers", **{"-t|--time|--timeout": {"type": int, "default": None}})
     _multi(sub, "restart", cmd_restart, "restart containers", **{"-t|--time|--timeout": {"type": int, "default": None}})
     _multi(sub, "kill", cmd_kill, "kill running containers", **{"-s|--signal": {"default": "KILL"}})
@@ -536,6 +554,7 @@ def _add_container_commands(sub, only: str | None = None) -> None:
     p = sub.add_parser("attach", help="attach local standard input, output and error to a running container")
     p.add_argument("--no-stdin", action="store_true")
     p.add_argument("--sig-proxy", default="true")
+    p.add_argument("--detach-keys", help="key sequence that detaches (default ctrl-p,ctrl-q)")
     p.add_argument("container")
     p.set_defaults(func=cmd_attach)
     p = sub.add_parser("top", help="display the running processes of a container")

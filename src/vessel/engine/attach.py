@@ -35,8 +35,14 @@ def terminal_size(fd: int = 1) -> tuple[int, int] | None:
     return size.lines, size.columns
 
 
-def pump_attach(sock: socket.socket, *, stdin: bool, tty: bool, on_resize=None) -> None:
-    """Copy conmon's frames to stdout/stderr and our stdin to the container until the socket closes."""
+def pump_attach(sock: socket.socket, *, stdin: bool, tty: bool, on_resize=None, detach_keys: bytes = b"") -> bool:
+    """Copy conmon's frames to stdout/stderr and our stdin to the container until the socket closes.
+
+    On a TTY session with stdin, typing ``detach_keys`` leaves (the container keeps running): True then.
+    """
+    from vessel.engine.detachkeys import Detector
+
+    detector = Detector(detach_keys if (tty and stdin) else b"")
     out, err = sys.stdout.buffer, sys.stderr.buffer
     in_fd = sys.stdin.fileno() if stdin else None
     if on_resize is not None and tty:
@@ -64,8 +70,14 @@ def pump_attach(sock: socket.socket, *, stdin: bool, tty: bool, on_resize=None) 
                     except OSError:
                         pass
                     continue
-                sock.sendall(chunk)
+                chunk, detached = detector.feed(chunk)
+                if chunk:
+                    sock.sendall(chunk)
+                if detached:
+                    sock.close()
+                    return True
     sock.close()
+    return False
 
 
 def pump_pty(master: int, *, stdin: bool) -> None:

@@ -73,6 +73,7 @@ def _flag_error(value: str, flag: str | None, reason: str, hint: str | None = No
 _LIST = dict(action="append", default=[])
 _RUN_FLAGS: tuple[tuple[tuple[str, ...], dict], ...] = (
     (("-d", "--detach"), dict(action="store_true", help="run in the background, print the container ID")),
+    (("--detach-keys",), dict(help="key sequence that detaches from a -it session (default ctrl-p,ctrl-q)")),
     (("-i", "--interactive"), dict(action="store_true", help="keep STDIN open")),
     (("-t", "--tty"), dict(action="store_true", help="allocate a pseudo-TTY")),
     (("--rm",), dict(action="store_true", help="remove the container when it exits")),

@@ -155,3 +155,20 @@ def test_a_client_that_goes_away_ends_the_pump(closer):
             break
     assert not t.is_alive()
     assert not pump.client_ok
+
+
+def test_detach_keys_end_the_session_not_the_stream(closer):
+    client, server = socket.socketpair()
+    conmon_side, ours = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    closer.extend([client, server, conmon_side, ours])
+    end = ConmonEnd(ours)
+    pump = Pump(server, [end], end, tty=True, pending_input=b"ls\x10", detach_keys=b"\x10\x11")
+    t = run_pump(pump)
+    conmon_side.settimeout(5)
+    assert conmon_side.recv(100) == b"ls"        # the held ctrl-p is not sent yet
+    client.sendall(b"\x11typed after")
+    t.join(5)
+    assert not t.is_alive() and pump.detached     # the session ended with the container's stream still open
+    conmon_side.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        conmon_side.recv(100)                     # neither the sequence nor what followed reached the container
