@@ -17,6 +17,11 @@ if ((${#missing[@]})); then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # docker-registry's package enables a registry service on :5000; the tests start their own on
+    # loopback, so a registry that only we installed is not left serving the network
+    if [[ " ${missing[*]} " == *" docker-registry "* ]] && command -v systemctl >/dev/null; then
+        systemctl disable --now docker-registry >/dev/null 2>&1 || true
+    fi
 fi
 
 if [[ ! -x .venv/bin/python ]]; then

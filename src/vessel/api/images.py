@@ -1,13 +1,14 @@
-"""Image endpoints over the image store: list, pull (local and bootstrapped only), inspect, history,
-tag, push (refused: no registry), remove, prune, search (empty), save, load, import, commit."""
+"""Image endpoints over the image store: list, pull (registries; docker.io names also from the store or
+bootstrapped), inspect, history, tag, push, remove, prune, search (empty), save, load, import, commit."""
 
 from __future__ import annotations
 
 import time
+from typing import Iterator
 
 from vessel.api import build, filters as F
 from vessel.api.messages import Request, Response, Stream, Writer, json_lines, json_response
-from vessel.errors import InvalidArgument, NotFound, Unsupported, VesselError
+from vessel.errors import InvalidArgument, Unsupported, VesselError
 
 IMAGE_FILTERS = ("dangling", "label", "before", "since", "reference", "until")
 
@@ -83,24 +84,25 @@ def _reference(image: str, tag: str | None) -> str:
 
 
 def create(req: Request) -> Stream:
-    """POST /images/create: `fromImage` (the store, or a base vessel builds), or `fromSrc=-` (import)."""
+    """POST /images/create: `fromImage` (a registry; docker.io names from the store or a base vessel builds),
+    or `fromSrc=-` (import)."""
     if req.arg("fromSrc") is not None:
         return _import(req)
     name = req.arg("fromImage")
     if not name:
         raise InvalidArgument("fromImage or fromSrc is required", field="fromImage")
     from vessel.image.bootstrap import auto_bootstrap_name
-    from vessel.image.reference import parse_reference
+    from vessel.image.reference import DEFAULT_DOMAIN, parse_reference
 
     text = _reference(name, req.arg("tag"))
     ref = parse_reference(text)
     store = _store(req)
+    if ref.domain != DEFAULT_DOMAIN:
+        return _registry_pull(req, text)
     found = store.find(text)
     base = None if found is not None else auto_bootstrap_name(text)
     if found is None and base is None:
-        raise NotFound(f"pull access denied for {ref.familiar_name}: vessel has no registry client and "
-                       f"{ref.familiar} is not in the local store",
-                       hint="load it (docker load / vessel image load) or build it")
+        return _registry_pull(req, text)  # docker.io: unreachable offline, but say so properly
     events = req.ctx.events
 
     def items():
@@ -114,6 +116,43 @@ def create(req: Request) -> Stream:
         yield {"status": f"Status: {word} {ref.familiar}"}
         events.publish("image", "pull", ref.familiar, {"name": ref.familiar})
     return Stream(json_lines(items()))
+
+
+def _session(req: Request):
+    """Credentials from X-Registry-Auth, else those `vessel login` stored under the engine's root."""
+    from vessel.image.credentials import CredentialStore, decode_registry_auth
+    from vessel.image.registry import Session
+
+    given = decode_registry_auth(req.headers.get("X-Registry-Auth"))
+    stored = CredentialStore.under(req.ctx.engine.root)
+    return Session(credentials=lambda domain: given if given else stored.get(domain))
+
+
+def _progress(steps, first, done) -> Iterator[dict]:
+    """The messages of a pull/push already started; a later failure becomes docker's error message."""
+    from vessel.image.distribution import error_msg
+
+    yield first
+    try:
+        while True:
+            try:
+                yield next(steps)
+            except StopIteration as stop:
+                done(stop.value)
+                return
+    except VesselError as err:
+        yield error_msg(err.message + (f" ({err.hint})" if err.hint else ""))
+
+
+def _registry_pull(req: Request, text: str) -> Stream:
+    from vessel.image.reference import parse_reference
+    from vessel.image.registry import pull
+
+    steps = pull(_store(req), text, _session(req))
+    first = next(steps)  # the manifest is fetched: unknown image, refused login... are a proper HTTP error
+    name = parse_reference(text).familiar
+    done = lambda image: req.ctx.events.publish("image", "pull", name, {"name": name})  # noqa: E731
+    return Stream(json_lines(_progress(steps, first, done)))
 
 
 def _import(req: Request) -> Stream:
@@ -147,10 +186,16 @@ def tag(req: Request) -> Response:
     return Response(201, b"", None)
 
 
-def push(req: Request) -> Response:
-    _store(req).get(req.params["name"])
-    raise Unsupported(f"cannot push {req.params['name']}: vessel has no registry client",
-                      hint="save the image (docker save) and load it where it is needed")
+def push(req: Request) -> Stream:
+    """POST /images/{name}/push?tag=: every blob the registry lacks, then the manifest (docker's progress)."""
+    from vessel.image.registry import push as push_image
+
+    text = _reference(req.params["name"], req.arg("tag"))
+    steps = push_image(_store(req), text, _session(req))
+    first = next(steps)  # an image missing locally is a 404 before the stream starts
+    done = lambda result: req.ctx.events.publish("image", "push", str(result.reference),  # noqa: E731
+                                                 {"name": result.reference.familiar})
+    return Stream(json_lines(_progress(steps, first, done)))
 
 
 def remove(req: Request) -> Response:

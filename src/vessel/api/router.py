@@ -69,6 +69,9 @@ def negotiate(requested: tuple[int, int] | None) -> tuple[int, int]:
 
 
 def status_of(err: VesselError) -> int:
+    explicit = getattr(type(err), "http_status", None)      # e.g. a registry's 401 (image.registry.Unauthorized)
+    if isinstance(explicit, int):
+        return explicit
     for cls, status in STATUS:
         if isinstance(err, cls):
             return status

@@ -170,11 +170,15 @@ def df(req: Request) -> Response:
 
 
 def auth(req: Request) -> Response:
-    """Accepted and forgotten: vessel talks to no registry, so it keeps no credentials."""
+    """POST /auth: check the credentials against the registry (docker login); nothing is stored here
+    (the docker CLI keeps them and sends them with each pull and push in X-Registry-Auth)."""
     from vessel.api.body import Fields
+    from vessel.image import registry
+    from vessel.image.credentials import Credentials
 
     body = Fields(req.json_object(), "AuthConfig")
-    body.str("username"), body.str("password"), body.str("serveraddress")
+    user, password, server = body.str("username"), body.str("password"), body.str("serveraddress")
+    registry.login(server or None, Credentials(user or "", password or ""), registry.Session())
     return json_response({"Status": "Login Succeeded", "IdentityToken": ""})
 
 

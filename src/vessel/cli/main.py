@@ -22,6 +22,7 @@ COMMAND_MODULES: dict[str, str] = {
     **dict.fromkeys(("history", "image", "images", "import", "load", "rmi", "save", "tag"), "image"),
     **dict.fromkeys(("build", "builder"), "build"),
     **dict.fromkeys(("info", "system", "version"), "system"),
+    **dict.fromkeys(("login", "logout", "pull", "push"), "registry"),
     "daemon": "daemon", "network": "network", "sim": "sim", "vm": "vm", "volume": "volume",
 }
 

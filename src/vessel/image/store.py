@@ -372,6 +372,28 @@ class Store:
         index = self._mutate_index(change)
         return self._image(index, desc)
 
+    def name_manifest(self, manifest_bytes: bytes, tags: list[Reference] = ()) -> Image:
+        """Store a manifest byte for byte (a registry's: its digest stays the one the registry serves)
+        and name its image.  Its config blob and layers must be stored and unpacked already."""
+        manifest = parse_manifest(manifest_bytes, "manifest")
+        config = parse_config(self.blobs.read(manifest.config.digest, "image config"),
+                              f"image config {manifest.config.digest}")
+        check_layers(manifest, config, f"image {manifest.config.digest}")
+        for layer in manifest.layers:
+            if not self.blobs.has(layer.digest):
+                raise NotFound(f"layer {layer.digest} of image {manifest.config.digest} is not stored",
+                               digest=layer.digest)
+        digest, size = self.blobs.put_bytes(manifest_bytes, what="manifest")
+        desc = Descriptor(manifest.media_type or MANIFEST_TYPES[0], digest, size)
+
+        def change(index: Index) -> Index:
+            index = idx.add_image(index, desc)
+            for ref in tags:
+                index = idx.set_tag(index, str(ref), desc)
+            return index
+
+        return self._image(self._mutate_index(change), desc)
+
     # -- the rest of the API, one line each over the modules that implement it ------------------
 
     def ensure_base(self, name: str) -> Image:
