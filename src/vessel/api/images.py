@@ -8,7 +8,7 @@ from typing import Iterator
 
 from vessel.api import build, filters as F
 from vessel.api.messages import Request, Response, Stream, Writer, json_lines, json_response
-from vessel.errors import InvalidArgument, Unsupported, VesselError
+from vessel.errors import InvalidArgument, NotFound, Unsupported, VesselError
 
 IMAGE_FILTERS = ("dangling", "label", "before", "since", "reference", "until")
 
@@ -102,7 +102,13 @@ def create(req: Request) -> Stream:
     found = store.find(text)
     base = None if found is not None else auto_bootstrap_name(text)
     if found is None and base is None:
-        return _registry_pull(req, text)  # docker.io: unreachable offline, but say so properly
+        from vessel.image.registry import offline
+
+        if offline():
+            raise NotFound(f"image {ref.familiar} is not in the local store, and VESSEL_OFFLINE forbids pulling it "
+                           "from docker.io", image=ref.familiar,
+                           hint="vessel load / import / build it, or unset VESSEL_OFFLINE")
+        return _registry_pull(req, text)
     events = req.ctx.events
 
     def items():

@@ -26,7 +26,7 @@ from typing import Callable, Generator, Iterable, Iterator, TypeVar
 
 import httpx
 
-from vessel.errors import InvalidArgument, NotFound, SystemFailure, VesselError
+from vessel.errors import InvalidArgument, NotFound, SystemFailure, Unsupported, VesselError
 from vessel.image import distribution as D
 from vessel.image.credentials import Credentials, encode_auth
 from vessel.image.layers import chain_ids
@@ -66,6 +66,19 @@ def drive(steps: "Steps[T]", emit: Callable[[D.Message], None]) -> T:
 # -- the HTTP client ------------------------------------------------------------------------------
 
 
+def offline() -> bool:
+    """$VESSEL_OFFLINE set (the test suite sets it): only loopback registries may be contacted."""
+    return os.environ.get("VESSEL_OFFLINE", "").lower() not in ("", "0", "false", "no")
+
+
+def _only_loopback_when_offline(request: httpx.Request) -> None:
+    """httpx request hook: every request (redirects and token servers too) passes here."""
+    if offline() and not D.is_loopback_host(request.url.host):
+        raise Unsupported(f"not contacting {request.url.host}: vessel is offline (VESSEL_OFFLINE is set)",
+                          host=request.url.host,
+                          hint="unset VESSEL_OFFLINE to use remote registries, or load/import/build the image")
+
+
 class RegistryClient:
     """One repository of one registry, with the auth state of a session."""
 
@@ -75,7 +88,8 @@ class RegistryClient:
         self.repo = repo
         self.creds = creds
         self.scopes = [D.repo_scope(repo, push)] if repo else []
-        self.http = httpx.Client(transport=transport, timeout=TIMEOUT, follow_redirects=True)
+        self.http = httpx.Client(transport=transport, timeout=TIMEOUT, follow_redirects=True,
+                                 event_hooks={"request": [_only_loopback_when_offline]})
         self.authorization: str | None = None
 
     def close(self) -> None:
