@@ -86,6 +86,8 @@ def test_version_info_and_ping_headers(docker, daemon):
     s.close()
     assert head.startswith("HTTP/1.1 200") and "Api-Version: 1.42" in head and "Ostype: linux" in head
     assert "Docker-Experimental: false" in head
+    plugins = docker("plugin", "ls", "--format", "{{.Name}}")
+    assert plugins.returncode == 0 and plugins.stdout == b""   # no managed plugins, but the endpoint answers
 
 
 def test_run_rm_echo_and_exit_codes(docker):

@@ -191,7 +191,13 @@ def events(req: Request) -> Stream:
     return Stream(json_lines(E.stream(bus, flt, since, until, req.ctx.client_gone)))
 
 
+def plugins(req: Request) -> Response:
+    """GET /plugins: vessel has no managed plugins (volume and network drivers are built in)."""
+    return json_response([])
+
+
 ROUTES = [
+    ("GET", "/plugins", plugins),
     ("GET", "/_ping", ping),
     ("GET", "/version", version),
     ("GET", "/info", info),
