@@ -301,6 +301,26 @@ def test_build_multi_stage(docker, tmp_path):
     docker("rmi", "built:1")
 
 
+def test_healthcheck_from_the_image_and_from_flags(docker, tmp_path):
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nHEALTHCHECK --interval=300ms --retries=1 CMD test -f /tmp/ok\n")
+    docker("build", "-q", "-t", "checked:1", str(tmp_path), timeout=300)
+    docker("run", "-d", "--name", "hc-image", "checked:1", "sh", "-c", "touch /tmp/ok; sleep 100")
+    docker("run", "-d", "--name", "hc-flags", "--health-cmd", "exit 1", "--health-interval", "300ms",
+           "--health-retries", "1", "busybox", "sleep", "100")
+    docker("run", "-d", "--name", "hc-none", "--no-healthcheck", "checked:1", "sleep", "100")
+
+    def status(name: str) -> str:
+        return docker("inspect", "--format", "{{if .State.Health}}{{.State.Health.Status}}{{end}}", name).stdout.decode().strip()
+    wait_until(lambda: status("hc-image") == "healthy", what="hc-image healthy")
+    wait_until(lambda: status("hc-flags") == "unhealthy", what="hc-flags unhealthy")
+    assert status("hc-none") == ""
+    healthy = docker("ps", "--filter", "health=healthy", "--format", "{{.Names}} {{.Status}}").stdout.decode()
+    assert healthy.startswith("hc-image Up") and "(healthy)" in healthy and "hc-flags" not in healthy
+    assert "hc-none" in docker("ps", "--filter", "health=none", "--format", "{{.Names}}").stdout.decode()
+    docker("rm", "-f", "hc-image", "hc-flags", "hc-none")
+    docker("rmi", "checked:1")
+
+
 def test_events_since_until(docker):
     since = time.time()
     docker("run", "--rm", "--name", "evt", "busybox", "true")

@@ -323,3 +323,33 @@ def test_bad_detach_keys_are_refused_before_anything_is_created(vessel):
     res = vessel("run", "--rm", "-it", "--detach-keys", "ctrl-", "busybox", "true", ok=False)
     assert res.returncode == 125 and b"Invalid detach keys (ctrl-)" in res.stderr
     assert vessel.out("ps", "-aq") == ""
+
+
+def _loops_of(cid: str) -> int:
+    found = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"vessel-health" in cmd and cid.encode() in cmd:
+            found += 1
+    return found
+
+
+def test_health_check_goes_starting_unhealthy_healthy(vessel):
+    cid = vessel.out("run", "-d", "--name", "hc", "--health-cmd", "test -f /tmp/ok", "--health-interval", "300ms",
+                     "--health-retries", "2", "busybox", "sh", "-c", "sleep 100").strip()
+    assert "(health: starting)" in vessel.out("ps")
+    wait_until(lambda: "(unhealthy)" in vessel.out("ps"), what="unhealthy after 2 failures")
+    vessel("exec", "hc", "touch", "/tmp/ok")
+    wait_until(lambda: "(healthy)" in vessel.out("ps"), what="healthy after a success")
+    state = json.loads(vessel.out("inspect", "hc"))[0]["State"]["Health"]
+    assert state["Status"] == "healthy" and state["FailingStreak"] == 0
+    assert [e["ExitCode"] for e in state["Log"]][-1] == 0 and len(state["Log"]) <= 5
+    assert vessel("healthcheck", "run", "hc").stdout == b"healthy\n"
+    assert _loops_of(cid) == 1
+    vessel("stop", "-t", "0", "hc")
+    assert _loops_of(cid) == 0 or wait_until(lambda: _loops_of(cid) == 0, what="the loop ends with the container")
+    res = vessel("run", "--rm", "--health-interval", "soon", "busybox", "true", ok=False)
+    assert res.returncode == 125 and b"--health-interval" in res.stderr

@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass
 
 from vessel.api.filters import Filters, label_match, name_match
+from vessel.engine.health import suffix as health_suffix
 from vessel.errors import InvalidArgument
 from vessel.humanize import human_duration, status_text  # noqa: F401  (re-exported)
 
@@ -38,7 +39,8 @@ def container_summary(rec, *, command: str, ports: list[PortView], networks: dic
         "Id": rec.id, "Names": ["/" + rec.name], "Image": rec.image, "ImageID": rec.image_id,
         "Command": command, "Created": int(rec.created), "Ports": [p.to_json() for p in ports],
         "Labels": labels, "State": rec.status,
-        "Status": status_text(rec.status, rec.exit_code, rec.started_at, rec.finished_at, now),
+        "Status": status_text(rec.status, rec.exit_code, rec.started_at, rec.finished_at, now)
+        + (health_suffix(rec.extra.get("health")) if rec.status == "running" else ""),
         "HostConfig": {"NetworkMode": rec.options.get("network") or "bridge"},
         "NetworkSettings": {"Networks": networks}, "Mounts": mounts,
     }
@@ -81,7 +83,7 @@ def container_matches(rec, facts: FilterFacts, filters: Filters, created_bounds:
         "ancestor": lambda vs: any(v in facts.image_ids for v in vs),
         "network": lambda vs: any(v in facts.networks for v in vs),
         "volume": lambda vs: any(v in facts.volumes for v in vs),
-        "health": lambda vs: "none" in vs,
+        "health": lambda vs: ((rec.extra.get("health") or {}).get("Status") or "none") in vs,
         "is-task": lambda vs: "false" in [v.lower() for v in vs] or "0" in vs,
         "isolation": lambda vs: any(v in (rec.isolation, "default") for v in vs),
         "publish": lambda vs: any(_port_in(v, [p for p in facts.ports if p.public], public=True) for v in vs),

@@ -181,7 +181,11 @@ def _ago(ts: float | None) -> str:
 def status_text(rec) -> str:
     from vessel.humanize import status_text as docker_status
 
+    from vessel.engine.health import suffix
+
     text = docker_status(rec.status, rec.exit_code, rec.started_at, rec.finished_at, time.time())
+    if rec.status == "running":
+        text += suffix(rec.extra.get("health"))
     return f"{text} (vm)" if rec.isolation == "vm" else text
 
 
@@ -296,7 +300,7 @@ def _go_template(fmt: str, obj: dict) -> str:
             if part:
                 value = value.get(part) if isinstance(value, dict) else None
         if m.group(1) or isinstance(value, (dict, list)):
-            return json.dumps(value)
+            return json.dumps(value, separators=(",", ":"))     # Go's json: compact
         if isinstance(value, bool):
             return "true" if value else "false"      # Go prints booleans in lower case
         return "<no value>" if value is None else str(value)
@@ -601,9 +605,27 @@ def _add_container_commands(sub, only: str | None = None) -> None:
     p.set_defaults(func=cmd_commit)
 
 
+def _add_healthcheck(sub) -> None:
+    group = sub.add_parser("healthcheck", help="run a container's health check now (podman's command)")
+    gsub = group.add_subparsers(dest="healthcheck_command", metavar="COMMAND")
+    p = gsub.add_parser("run", help="run the check once, record it; exit 0 healthy, 1 unhealthy")
+    p.add_argument("--token", help=argparse.SUPPRESS)      # the per-start loop's: ends a previous start's loop
+    p.add_argument("container")
+    p.set_defaults(func=cmd_healthcheck_run)
+
+
+def cmd_healthcheck_run(args) -> int:
+    code = engine(args).healthcheck(args.container, token=args.token)
+    if args.token is None:
+        print({0: "healthy", 1: "unhealthy"}.get(code, "not running"))
+    return code
+
+
 def register(sub) -> None:
     command = getattr(sub, "vessel_command", None)
     _add_container_commands(sub, command)
+    if command in (None, "healthcheck"):
+        _add_healthcheck(sub)
     if command not in (None, "container"):
         sub.add_parser("container", help="manage containers")
         return

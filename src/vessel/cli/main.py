@@ -18,7 +18,7 @@ GROUPS: tuple[str, ...] = ()
 COMMAND_MODULES: dict[str, str] = {
     **dict.fromkeys(("attach", "commit", "container", "cp", "create", "exec", "export", "inspect", "kill", "logs",
                      "pause", "port", "ps", "rename", "restart", "rm", "run", "start", "stats", "stop", "top",
-                     "unpause", "update", "wait"), "container"),
+                     "unpause", "update", "wait", "healthcheck"), "container"),
     **dict.fromkeys(("history", "image", "images", "import", "load", "rmi", "save", "tag"), "image"),
     **dict.fromkeys(("build", "builder"), "build"),
     **dict.fromkeys(("info", "system", "version"), "system"),

@@ -280,7 +280,8 @@ def options_from_api(body: Any, name: str | None = None) -> RunOptions:
         devices=_devices(host), sysctls=host.map("Sysctls"),
         restart=check_restart(RestartPolicy(name=restart.str("Name") or "no",
                                             max_retries=restart.int("MaximumRetryCount") or 0)),
-        stop_signal=cfg.str("StopSignal"), stop_timeout=cfg.int("StopTimeout"), network=network,
+        stop_signal=cfg.str("StopSignal"), stop_timeout=cfg.int("StopTimeout"), healthcheck=_healthcheck(cfg),
+        network=network,
         network_aliases=tuple(endpoint.strs("Aliases") or ()), publish=_ports(host),
         publish_all=host.bool("PublishAllPorts"),
         ip=parse_ip(ipam.str("IPv4Address")) if ipam.str("IPv4Address") else None,
@@ -293,6 +294,31 @@ def options_from_api(body: Any, name: str | None = None) -> RunOptions:
         isolation="vm" if isolation == "vm" else "container", exposed_ports=tuple(cfg.keys("ExposedPorts")))
     validate_options(opts)
     return opts
+
+
+def _healthcheck(cfg) -> dict | None:
+    """Config.Healthcheck: Test (CMD, CMD-SHELL or NONE; [] inherits the image's), durations in ns, Retries."""
+    hc = cfg.obj("Healthcheck")
+    if not hc.data:
+        return None
+    out: dict = {}
+    test = hc.strs("Test")
+    if test:
+        if test[0] not in ("CMD", "CMD-SHELL", "NONE"):
+            raise InvalidArgument(f"Config.Healthcheck.Test must start with CMD, CMD-SHELL or NONE, not {test[0]!r}",
+                                  field="Config.Healthcheck.Test", hint='e.g. ["CMD-SHELL", "true"]')
+        out["Test"] = list(test)
+    for key in ("Interval", "Timeout", "StartPeriod", "StartInterval", "Retries"):
+        value = hc.int(key)
+        if value is not None:
+            if value < 0:
+                raise InvalidArgument(f"Config.Healthcheck.{key} cannot be negative", field=f"Config.Healthcheck.{key}",
+                                      value=value)
+            if key != "Retries" and 0 < value < 1_000_000:
+                raise InvalidArgument(f"Config.Healthcheck.{key} should be 0 or at least 1ms (in nanoseconds)",
+                                      field=f"Config.Healthcheck.{key}", value=value)
+            out[key] = value
+    return out or None
 
 
 # ---- inspect ----------------------------------------------------------------------------------------------
@@ -388,4 +414,6 @@ def config_json(opts: RunOptions, image: ContainerConfig | None, *, hostname: st
         out["StopSignal"] = stop_signal
     if opts.stop_timeout is not None:
         out["StopTimeout"] = opts.stop_timeout
+    if opts.healthcheck:
+        out["Healthcheck"] = dict(opts.healthcheck)
     return out

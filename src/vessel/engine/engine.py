@@ -177,6 +177,10 @@ class Engine:
         return monitor.process_alive(pid)
 
     def _mark_exited(self, rec: ContainerRecord, code: int) -> ContainerRecord:
+        if rec.extra.get("health_loop"):
+            from vessel.engine import health
+
+            health.stop_loop(rec.extra["health_loop"], rec.id)
         finished = self._exit_time(rec.id)
         rec = self.db.update(rec.id, status="exited", exit_code=code, finished_at=finished, pid=0)
         self._release_runtime(rec)
@@ -257,7 +261,13 @@ class Engine:
         else:
             spec = bundle.make_spec(self, rec, opts, image, volumes)
             (c / "bundle" / "config.json").write_text(spec)
-        self.db.update(rec.id, options={**rec.options, "volumes": [dataclasses.asdict(v) for v in volumes]})
+        extra = rec.extra
+        if image.config.config is not None and image.config.config.healthcheck is not None:
+            from vessel.oci._codec import encode
+
+            extra = {**extra, "image_healthcheck": encode(image.config.config.healthcheck)}
+        self.db.update(rec.id, options={**rec.options, "volumes": [dataclasses.asdict(v) for v in volumes]},
+                       extra=extra)
 
     def mount_rootfs(self, rec: ContainerRecord, image=None) -> Path:
         merged = self.cdir(rec.id) / "merged"
@@ -301,9 +311,7 @@ class Engine:
         stale = self.socket_dir / rec.id[:12]
         if stale.is_symlink():
             stale.unlink()
-        exit_cmd = [str(Path(sys.executable).with_name("vessel")), "--root", str(self.root), "container", "cleanup", rec.id]
-        if not Path(exit_cmd[0]).exists():
-            exit_cmd[0] = shutil.which("vessel") or "vessel"
+        exit_cmd = [_vessel_command(), "--root", str(self.root), "container", "cleanup", rec.id]
         from vessel.engine import bundle
 
         # the bridge, rules and sysctls do not depend on the container: get them ready (imports included)
@@ -327,12 +335,49 @@ class Engine:
         return self.db.update(rec.id, status="created", pid=pid)
 
     def finish_start(self, rec: ContainerRecord) -> ContainerRecord:
+        from vessel.engine import health
+
+        check = health.effective(rec.extra.get("image_healthcheck"), rec.options.get("healthcheck"))
         try:
             self._runtime(rec, "start", rec.id)
         except VesselError:
             self._runtime(rec, "delete", "--force", rec.id, check=False)
             raise
-        return self.db.update(rec.id, status="running", started_at=time.time(), exit_code=None, finished_at=None)
+        started = time.time()
+        extra = {k: v for k, v in rec.extra.items() if k not in ("health", "health_token", "health_loop")}
+        if check is not None:
+            token = f"{started:.6f}"
+            loop = health.start_loop(_vessel_command(), str(self.root), rec.id, token, check)
+            extra.update(health={"Status": "starting", "FailingStreak": 0, "Log": []}, health_token=token,
+                         health_loop=loop)
+        return self.db.update(rec.id, status="running", started_at=started, exit_code=None, finished_at=None,
+                              extra=extra)
+
+    def healthcheck(self, ref: str, token: str | None = None) -> int:
+        """One probe of a container's health check, recorded in State.Health: 0 passed, 1 failed,
+        2 not running (or ``token`` is a previous start's: that start's loop ends)."""
+        from vessel.engine import health
+
+        rec = self.get(ref)
+        if rec.status != "running" or (token is not None and rec.extra.get("health_token") != token):
+            return health.NOT_RUNNING
+        check = health.effective(rec.extra.get("image_healthcheck"), rec.options.get("healthcheck"))
+        if check is None:
+            raise InvalidArgument(f"container {rec.name} has no health check",
+                                  hint="--health-cmd, or a HEALTHCHECK in the image")
+        runtime = [monitor.runtime_path(rec.options.get("runtime")), "--root", str(self.runtime_root)]
+        code, output, start, end = health.probe(runtime, rec.id, check)
+        with self.container_lock(rec.id):
+            try:
+                cur = self.db.get_by_id(rec.id)
+            except NotFound:
+                return health.NOT_RUNNING
+            if cur.status != "running" or cur.extra.get("health_token") != rec.extra.get("health_token"):
+                return health.NOT_RUNNING
+            state = health.record(cur.extra.get("health"), check, exit_code=code, output=output, start=start,
+                                  end=end, started_at=cur.started_at or time.time(), now=time.time())
+            self.db.update(rec.id, extra={**cur.extra, "health": state})
+        return 0 if code == 0 else 1
 
     def start(self, ref: str) -> ContainerRecord:
         rec = self.get(ref)
@@ -532,6 +577,12 @@ def _runtime_in_process(cmd: list[str]) -> subprocess.CompletedProcess:
         text = str(err) if isinstance(err, VesselError) else (err.strerror or str(err))
         return subprocess.CompletedProcess(cmd, 1, "", "\n".join([*warnings, f"vessel-runtime: error: {text}"]))
     return subprocess.CompletedProcess(cmd, 0, "", "\n".join(warnings))
+
+
+def _vessel_command() -> str:
+    """The `vessel` executable beside this interpreter (the venv's), else the one on $PATH."""
+    here = Path(sys.executable).with_name("vessel")
+    return str(here) if here.exists() else (shutil.which("vessel") or "vessel")
 
 
 def _in_background(fn):

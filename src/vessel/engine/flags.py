@@ -112,6 +112,12 @@ _RUN_FLAGS: tuple[tuple[tuple[str, ...], dict], ...] = (
     (("--restart",), dict(default="no", help="no | on-failure[:N] | always | unless-stopped")),
     (("--stop-signal",), dict(help="signal to stop the container")),
     (("--stop-timeout",), dict(help="seconds to wait before killing the container")),
+    (("--health-cmd",), dict(help="command to run to check health (sh -c)")),
+    (("--health-interval",), dict(help="time between running the check (30s)")),
+    (("--health-timeout",), dict(help="maximum time to allow one check to run (30s)")),
+    (("--health-retries",), dict(help="consecutive failures needed to report unhealthy (3)")),
+    (("--health-start-period",), dict(help="start period during which failures do not count (0s)")),
+    (("--no-healthcheck",), dict(action="store_true", help="disable any container-specified HEALTHCHECK")),
     (("-l", "--label"), dict(_LIST, metavar="KEY[=VALUE]", help="set metadata")),
     (("--label-file",), dict(_LIST, metavar="FILE", help="read labels from a file")),
     (("--init",), dict(action="store_true", help="run an init inside the container (tini)")),
@@ -618,6 +624,33 @@ def _optional(value: str | None, parse: Callable[..., object], *extra: object):
     return None if value is None else parse(value, *extra)
 
 
+def parse_healthcheck(args: argparse.Namespace) -> dict | None:
+    """--health-* / --no-healthcheck as docker's Config.Healthcheck (durations in ns); None: the image's."""
+    from vessel.engine.health import parse_duration
+
+    given = {flag: getattr(args, flag.replace("-", "_"), None) for flag in
+             ("health-cmd", "health-interval", "health-timeout", "health-retries", "health-start-period")}
+    if getattr(args, "no_healthcheck", False):
+        if any(v is not None for v in given.values()):
+            raise _bad("--no-healthcheck conflicts with --health-* options", "--no-healthcheck",
+                       "give either --no-healthcheck or --health-* flags")
+        return {"Test": ["NONE"]}
+    if all(v is None for v in given.values()):
+        return None
+    out: dict = {}
+    if given["health-cmd"] is not None:
+        out["Test"] = ["CMD-SHELL", given["health-cmd"]]
+    for flag, key in (("health-interval", "Interval"), ("health-timeout", "Timeout"),
+                      ("health-start-period", "StartPeriod")):
+        if given[flag] is not None:
+            out[key] = parse_duration(given[flag], f"--{flag}")
+    if given["health-retries"] is not None:
+        out["Retries"] = parse_int(given["health-retries"], "--health-retries")
+        if out["Retries"] < 0:
+            raise _bad("--health-retries cannot be negative", given["health-retries"], "give 0 or more")
+    return out
+
+
 def options_from_args(args: argparse.Namespace, *, environ: Mapping[str, str] | None = None,
                       read_text: ReadText | None = None, cwd: str | None = None) -> RunOptions:
     """The RunOptions of a parsed `run`/`create` command line (see add_run_flags)."""
@@ -653,6 +686,7 @@ def options_from_args(args: argparse.Namespace, *, environ: Mapping[str, str] | 
         devices=tuple(args.device),
         sysctls=dict(parse_sysctl(s) for s in args.sysctl), restart=parse_restart(args.restart),
         stop_signal=args.stop_signal, stop_timeout=_optional(args.stop_timeout, parse_int, "--stop-timeout"),
+        healthcheck=parse_healthcheck(args),
         network="bridge" if args.network == "default" else args.network,
         network_aliases=tuple(args.network_alias),
         publish=tuple(p for spec in args.publish for p in parse_publish(spec)), publish_all=args.publish_all,

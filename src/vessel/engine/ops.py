@@ -80,6 +80,7 @@ def inspect(engine: Engine, rec: ContainerRecord) -> dict:
             "Restarting": rec.status == "restarting", "OOMKilled": rec.oom_killed, "Dead": rec.status == "dead",
             "Pid": rec.pid if running else 0, "ExitCode": rec.exit_code or 0, "Error": "",
             "StartedAt": iso(rec.started_at), "FinishedAt": iso(rec.finished_at),
+            **({"Health": rec.extra["health"]} if rec.extra.get("health") else {}),
         },
         "Image": rec.image_id,
         "Name": "/" + rec.name,

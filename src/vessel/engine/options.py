@@ -89,6 +89,7 @@ class RunOptions:
     restart: RestartPolicy = field(default_factory=RestartPolicy)
     stop_signal: str | None = None
     stop_timeout: int | None = None
+    healthcheck: dict | None = None  # docker's Config.Healthcheck (Test, Interval ns, Timeout ns, StartPeriod ns, Retries)
     # network
     network: str = "bridge"  # bridge | none | host | container:NAME | <user network>
     network_aliases: tuple[str, ...] = ()
