@@ -10,6 +10,7 @@ come from the guest console's output file.
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 from vessel.engine.options import RunOptions
@@ -28,6 +29,18 @@ def handle(engine, rec):
     return backend(engine).get(rec.id)
 
 
+def resolve_program(prog: str, path: str, rootfs: Path) -> str:
+    """``prog`` as the absolute path the image's PATH finds in ``rootfs`` (unchanged if it has a '/' or is
+    not found).  The guest starts the process through busybox's env, which would run its own applet for a
+    bare name like ``ls`` or ``sh`` instead of the image's program."""
+    if "/" in prog or not prog:
+        return prog
+    for d in path.split(":"):
+        if d.startswith("/") and os.path.lexists(rootfs / d.lstrip("/") / prog):
+            return f"{d.rstrip('/')}/{prog}"
+    return prog
+
+
 def create(engine, rec, opts: RunOptions, image, merged: Path, volume_dirs: dict[str, str]) -> None:
     from vessel.engine import specgen
     from vessel.engine.users import resolve_user
@@ -41,6 +54,8 @@ def create(engine, rec, opts: RunOptions, image, merged: Path, volume_dirs: dict
     env = specgen.merged_env(cfg, opts)
     if not any(e.startswith("PATH=") for e in env):
         env.append("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    path = next(e[5:] for e in reversed(env) if e.startswith("PATH="))
+    args = (resolve_program(args[0], path, merged), *args[1:])
     user_spec = opts.user or (cfg.user if cfg else None)
     uid, gid = 0, 0
     if user_spec:

@@ -24,6 +24,7 @@ from typing import Callable
 
 from vessel.vm import cpio
 from vessel.vm.initramfs import find_busybox
+from vessel.vm.qemu_args import Machine
 
 PROBE_MARKER = "vessel-kvm-probe-ok"
 PROBE_TIMEOUT = 8.0
@@ -59,6 +60,15 @@ def clock_args(accel: str, tsc_khz: int | None) -> tuple[str, ...]:
     if accel != "tcg" or not tsc_khz:
         return ()
     return (f"tsc_early_khz={tsc_khz}", "tsc=reliable")
+
+
+def machine_for(accel: str, tsc_khz: int | None) -> Machine:
+    """The machine vessel boots under ``accel`` (pure).  ``qemu64`` is cheaper to emulate than
+    ``max`` under TCG; the PIT is dropped when the guest is handed the TSC frequency (the
+    kernel only needs it to calibrate the TSC, see qemu_args.Machine)."""
+    clock = clock_args(accel, tsc_khz)
+    return Machine(kind="microvm", accel=accel, cpu="qemu64" if accel == "tcg" else "host",
+                   clock_args=clock, pit=not clock)
 
 
 def fingerprint(qemu: str, guest_kernel: Path) -> str:

@@ -108,9 +108,7 @@ class VmBackend:
 
     def machine(self) -> Machine:
         accel, _reason = self.accelerator()
-        tsc = _accel.host_tsc_khz(Path("/proc/cpuinfo").read_text())
-        return Machine(kind="microvm", accel=accel, cpu="qemu64" if accel == "tcg" else "host",
-                       clock_args=_accel.clock_args(accel, tsc))
+        return _accel.machine_for(accel, _accel.host_tsc_khz(Path("/proc/cpuinfo").read_text()))
 
     def paths(self, vm_id: str) -> VmPaths:
         vm_dir = self.vm_root / vm_id

@@ -53,8 +53,9 @@ wait_for() {  # wait_for TEST ARG WHAT: poll up to 10 s for [ TEST ARG ]
 }
 find_ports() {
     for p in /sys/class/virtio-ports/*; do
-        [ -r "$p/name" ] || continue
-        case "$(cat "$p/name")" in
+        name=
+        [ -r "$p/name" ] && read -r name < "$p/name"
+        case "$name" in
             vessel.status) status=/dev/${p##*/} ;;
             vessel.ctl) ctl=/dev/${p##*/} ;;
         esac
@@ -70,7 +71,7 @@ lookup_user() {  # sets uid, gid from "user[:group]" using the image's /etc/pass
                   [ -n "$line" ] || fail "user $u not found in the image's /etc/passwd"
                   uid=${line% *}; gid=${line#* } ;;
         *) uid=$u
-           gid=$(awk -F: -v n="$u" '$3 == n {print $4; exit}' /newroot/etc/passwd 2>/dev/null)
+           [ -n "$g" ] || gid=$(awk -F: -v n="$u" '$3 == n {print $4; exit}' /newroot/etc/passwd 2>/dev/null)
            [ -n "$gid" ] || gid=$u ;;
     esac
     case $g in
@@ -99,14 +100,14 @@ done
 wait_for -b /dev/vda "the root disk"
 mkdir -p /newroot
 mount -t ext4 -o noatime /dev/vda /newroot || fail "cannot mount the root disk /dev/vda"
-for d in dev proc sys; do mkdir -p /newroot/$d; done
+mkdir -p /newroot/dev /newroot/proc /newroot/sys
 mount -t devtmpfs dev /newroot/dev
 mount -t proc proc /newroot/proc
 mount -t sysfs sys /newroot/sys
 mkdir -p /newroot/dev/pts /newroot/dev/shm /dev/.vessel
 mount -t devpts -o newinstance,ptmxmode=0666 devpts /newroot/dev/pts
 mount -t tmpfs -o nosuid,nodev shm /newroot/dev/shm
-touch /dev/.vessel/busybox
+: > /dev/.vessel/busybox
 mount --bind /bin/busybox /newroot/dev/.vessel/busybox
 vessel_volumes
 

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from vessel.vm.accel import cached_verdict, clock_args, decide, host_tsc_khz
+from vessel.vm.accel import cached_verdict, clock_args, decide, host_tsc_khz, machine_for
 
 pytestmark = pytest.mark.unit
 
@@ -42,3 +42,11 @@ def test_verdict_is_probed_once_then_cached(tmp_path):
 def test_no_kvm_device_never_probes(tmp_path):
     verdict = cached_verdict(tmp_path / "a.json", "k", False, lambda: pytest.fail("probed"))
     assert verdict.accel == "tcg"
+
+
+def test_machine_drops_the_pit_only_when_the_tsc_frequency_is_known():
+    tcg = machine_for("tcg", 2596138)
+    assert tcg.cpu == "qemu64" and not tcg.pit and "tsc_early_khz=2596138" in tcg.clock_args
+    assert machine_for("tcg", None).pit          # the kernel must calibrate the TSC itself
+    kvm = machine_for("kvm", 2596138)
+    assert kvm.pit and kvm.cpu == "host" and kvm.clock_args == ()

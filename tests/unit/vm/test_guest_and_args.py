@@ -109,3 +109,57 @@ def test_module_signature_is_stripped_and_unsigned_modules_kept():
     assert strip_module_signature(body) == body
     with pytest.raises(ValueError):
         strip_module_signature(signed(b"", b"S" * 10)[10:])  # claims more signature than there is
+
+
+def test_cmdline_trims_per_accelerator_and_blacklists_initcalls():
+    tcg = kernel_cmdline(Machine(accel="tcg")).split()
+    kvm = kernel_cmdline(Machine(accel="kvm")).split()
+    blacklist = [w for w in tcg if w.startswith("initcall_blacklist=")]
+    assert len(blacklist) == 1 and "tracer_init_tracefs" in blacklist[0].split("=", 1)[1].split(",")
+    assert "noreplace-smp" in tcg and "mitigations=off" not in tcg  # see ACCEL_CMDLINE: cheaper TCG boot
+    assert "mitigations=off" in kvm and "noreplace-smp" not in kvm
+
+
+def test_serial_device_has_only_the_ports_vessel_uses(tmp_path):
+    argv = qemu_argv(Machine(), cfg(), VmPaths(tmp_path, Path("/r")), Path("/k"))
+    assert "virtio-serial-device,max_ports=3" in argv
+    assert sum(a.startswith(("virtconsole", "virtserialport")) for a in argv) == 3
+
+
+def _init_function(name: str) -> str:
+    start = INIT_SCRIPT.index(f"{name}() {{")
+    return INIT_SCRIPT[start:INIT_SCRIPT.index("\n}\n", start) + 3]
+
+
+@pytest.mark.parametrize("user,expected", [("0:0", "0 0"), ("1000", "1000 1001"), ("app", "1000 1001"),
+                                           ("app:nogroup", "1000 65534"), ("7", "7 7"), ("0:5", "0 5")])
+def test_init_resolves_users_like_the_image(tmp_path, user, expected):
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    (etc / "passwd").write_text("root:x:0:0::/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n")
+    (etc / "group").write_text("root:x:0:\nnogroup:x:65534:\napp:x:1000:\n")
+    script = (_init_function("lookup_user").replace("/newroot", str(tmp_path))
+              + 'fail() { echo "FAIL $*"; exit 1; }\nlookup_user "$1"\necho "$uid $gid"\n')
+    out = subprocess.run(["busybox", "sh", "-c", script, "sh", user], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == expected
+
+
+def test_init_finds_ports_by_name_without_subprocesses(tmp_path):
+    for port, name in (("vport0p0", None), ("vport0p1", "vessel.status"), ("vport0p2", "vessel.ctl")):
+        (tmp_path / port).mkdir()
+        if name:
+            (tmp_path / port / "name").write_text(name + "\n")
+    script = (_init_function("find_ports").replace("/sys/class/virtio-ports", str(tmp_path))
+              + 'status=; ctl=\nfind_ports && echo "$status $ctl"\n')
+    out = subprocess.run(["busybox", "sh", "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "/dev/vport0p1 /dev/vport0p2"
+    assert "$(cat" not in _init_function("find_ports")
+
+
+def test_pit_goes_only_when_the_tsc_frequency_is_handed_over(tmp_path):
+    def machine_option(machine):
+        argv = qemu_argv(machine, cfg(), VmPaths(tmp_path, Path("/r")), Path("/k"))
+        return argv[argv.index("-M") + 1]
+
+    assert machine_option(Machine(clock_args=("tsc_early_khz=1", "tsc=reliable"), pit=False)).endswith(",pit=off")
+    assert "pit=" not in machine_option(Machine())
