@@ -362,15 +362,17 @@ class Store:
             data = manifest.to_json()
             digest, size = self.blobs.put_bytes(data, what="manifest")
             desc = Descriptor(manifest.media_type or MANIFEST_TYPES[0], digest, size)
+        return self._add_and_tag(desc, tags)
 
+    def _add_and_tag(self, desc: Descriptor, tags) -> Image:
+        """Put a stored manifest into the index under ``tags`` (one index transaction)."""
         def change(index: Index) -> Index:
             index = idx.add_image(index, desc)
             for ref in tags:
                 index = idx.set_tag(index, str(ref), desc)
             return index
 
-        index = self._mutate_index(change)
-        return self._image(index, desc)
+        return self._image(self._mutate_index(change), desc)
 
     def name_manifest(self, manifest_bytes: bytes, tags: list[Reference] = ()) -> Image:
         """Store a manifest byte for byte (a registry's: its digest stays the one the registry serves)
@@ -385,14 +387,7 @@ class Store:
                                digest=layer.digest)
         digest, size = self.blobs.put_bytes(manifest_bytes, what="manifest")
         desc = Descriptor(manifest.media_type or MANIFEST_TYPES[0], digest, size)
-
-        def change(index: Index) -> Index:
-            index = idx.add_image(index, desc)
-            for ref in tags:
-                index = idx.set_tag(index, str(ref), desc)
-            return index
-
-        return self._image(self._mutate_index(change), desc)
+        return self._add_and_tag(desc, tags)
 
     # -- the rest of the API, one line each over the modules that implement it ------------------
 
