@@ -19,7 +19,6 @@ import argparse
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,16 +33,9 @@ PODMAN_ULIMITS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=32768:32768
 
 
 def answers(sock: str) -> bool:
-    s = socket.socket(socket.AF_UNIX)
-    try:
-        s.settimeout(2)
-        s.connect(sock)
-        s.sendall(b"GET /_ping HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n")
-        return s.recv(64).startswith(b"HTTP/1.1 200")
-    except OSError:
-        return False
-    finally:
-        s.close()
+    from vessel.cli.daemon import answers as daemon_answers
+
+    return daemon_answers(sock, timeout=2)
 
 
 def wait_for(sock: str, proc: subprocess.Popen, what: str) -> None:

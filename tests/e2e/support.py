@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from vessel.cli.daemon import answers
 
 VESSEL = str(Path(sys.executable).with_name("vessel"))
 
@@ -25,16 +26,7 @@ def wait_until(predicate, timeout: float = 20.0, what: str = "condition"):
 
 
 def ping(sock: str) -> bool:
-    s = socket.socket(socket.AF_UNIX)
-    try:
-        s.settimeout(2)
-        s.connect(sock)
-        s.sendall(b"GET /_ping HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n")
-        return s.recv(100).startswith(b"HTTP/1.1 200")
-    except OSError:
-        return False
-    finally:
-        s.close()
+    return answers(sock, timeout=2)
 
 
 def keep_evidence(base: Path, failed: bool) -> None:

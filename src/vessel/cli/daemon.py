@@ -78,12 +78,13 @@ def _daemon_argv(args) -> list[str]:
     return argv
 
 
-def _answers(path: str) -> bool:
+def answers(path: str, timeout: float = 1.0) -> bool:
+    """Whether a daemon answers `GET /_ping` with 200 on the unix socket ``path``."""
     import socket
 
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        s.settimeout(1)
+        s.settimeout(timeout)
         s.connect(path)
         s.sendall(b"GET /_ping HTTP/1.1\r\nHost: vessel\r\nConnection: close\r\n\r\n")
         return s.recv(64).startswith(b"HTTP/1.1 200")
@@ -107,7 +108,7 @@ def detach(args, hosts: list[Listen]) -> int:
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise SystemFailure(f"the daemon exited with status {proc.returncode}", hint=f"see {log_path}")
-        if all(_answers(p) for p in unix):
+        if all(answers(p) for p in unix):
             print(proc.pid)
             return 0
         time.sleep(0.05)
